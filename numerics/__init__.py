@@ -1,0 +1,3 @@
+"""GD experiments, rate fitting, plots and sweeps: the audit job (``verify audit``)."""
+
+__all__: list[str] = []

@@ -1,0 +1,66 @@
+"""The one error hierarchy of the toolkit.
+
+Every message says what was received, what is allowed, and what to do. The CLI turns any
+``VerifyError`` into a single line on stderr and exit code 2 (bad input) without a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "VerifyError",
+    "BadInput",
+    "UnknownName",
+    "ShapeMismatch",
+    "SpecError",
+    "DivergenceError",
+    "closest",
+]
+
+
+class VerifyError(Exception):
+    """Base class: anything the toolkit reports to a user as a clean one-line error."""
+
+
+class BadInput(VerifyError):
+    """Malformed input from the user (CLI arguments, specs, quantities)."""
+
+
+class UnknownName(BadInput):
+    """An id or name that is not known; the message lists the closest known names."""
+
+    def __init__(self, kind: str, got: str, known: Iterable[str], hint: str = ""):
+        known = sorted(set(known))
+        near = closest(got, known)
+        msg = f"Unknown {kind} {got!r}."
+        if near:
+            msg += " Closest: " + ", ".join(near) + "."
+        else:
+            msg += " Known: " + ", ".join(known[:20]) + ("" if len(known) <= 20 else ", ...") + "."
+        if hint:
+            msg += " " + hint
+        super().__init__(msg)
+        self.got = got
+        self.suggestions = near
+
+
+class ShapeMismatch(BadInput):
+    """Two shapes that must agree do not."""
+
+
+class SpecError(BadInput):
+    """A model or quantity specification that cannot be understood."""
+
+
+class DivergenceError(VerifyError):
+    """A numeric run produced NaN/inf or an exploding loss; the message names the step to lower."""
+
+
+def closest(got: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Closest known names to ``got``, case-insensitively (difflib ratio >= 0.5)."""
+    known = list(known)
+    lowered = {k.lower(): k for k in known}
+    hits = difflib.get_close_matches(got.lower(), list(lowered), n=n, cutoff=0.5)
+    return [lowered[h] for h in hits]
