@@ -1,0 +1,63 @@
+"""The proof registry: every proof task of every identity claim, keyed by catalog id."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from verify.certificates import Verdict
+from verify.claims import CLAIMS, get_claim
+
+from . import du_hu_lee, ji_telgarsky, related
+from .tasks import ProofTask
+
+__all__ = ["ALL_TASKS", "tasks_for", "run_tasks", "proof_summary"]
+
+ALL_TASKS: tuple[ProofTask, ...] = du_hu_lee.TASKS + ji_telgarsky.TASKS + related.TASKS
+
+
+def tasks_for(claim_ids: Sequence[str], mode: str = "all") -> tuple[ProofTask, ...]:
+    """Tasks of the given claims (validated ids; ``all`` means every proof claim) in registry order."""
+    if list(claim_ids) == ["all"]:
+        wanted = {c.id for c in CLAIMS.values() if c.job == "proof"}
+    else:
+        wanted = set()
+        for cid in claim_ids:
+            claim = get_claim(cid)
+            if claim.job != "proof":
+                from verify.errors import BadInput
+                raise BadInput(f"{claim.id} is a {claim.kind} claim handled by 'verify {claim.job}', not by "
+                               f"'verify prove'. Run 'verify {claim.job} {claim.id}' instead.")
+            wanted.add(claim.id)
+    return tuple(t for t in ALL_TASKS if t.claim_id in wanted and mode in ("all", t.mode))
+
+
+def _run_index(i: int) -> Verdict:
+    return ALL_TASKS[i].run()
+
+
+def run_tasks(tasks: Sequence[ProofTask], workers: int = 1) -> list[Verdict]:
+    """Run tasks, in ``workers`` processes when > 1 (tasks are addressed by registry index)."""
+    if workers <= 1 or len(tasks) < 4:
+        return [t.run() for t in tasks]
+    index = {id(t): n for n, t in enumerate(ALL_TASKS)}
+    # Longest tasks first would balance better, but registry order keeps output stable; chunks of 1
+    # give the pool fine-grained balancing.
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_run_index, [index[id(t)] for t in tasks], chunksize=1))
+
+
+def proof_summary(claim_id: str) -> str:
+    """Status text for ``verify list``."""
+    ts = [t for t in ALL_TASKS if t.claim_id == claim_id]
+    if not ts:
+        return "no proof registered"
+    gen = sum(t.mode == "generic" and t.expect == "proven" for t in ts)
+    con = sum(t.mode == "concrete" and t.expect == "proven" for t in ts)
+    ctl = sum(t.expect != "proven" for t in ts)
+    return f"{gen} generic + {con} concrete proofs" + (f", {ctl} negative controls" if ctl else "")
+
+
+def default_workers() -> int:
+    return min(2, os.cpu_count() or 1)

@@ -1,0 +1,311 @@
+"""Du, Hu & Lee (2018): the identity claims DU-1, DU-1gd, DU-1k, DU-2, DU-3, DU-3gd, DU-4, DU-6.
+
+Generic proofs use symbolic widths (``verify.generic_models``); concrete proofs use small networks
+with every entry symbolic (``verify.prove``). Negative controls must come out ``Refuted``.
+
+References:
+    Du, Hu & Lee, "Algorithmic regularization in learning deep homogeneous models: layers are
+    automatically balanced", NeurIPS 2018: Thm 2.1, Cor 2.1, Thm 2.2, Thm 2.3, eq. (9).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import sympy as sp
+
+from verify.certificates import Proven, Step, Undecided
+from verify.claims import get_claim
+from verify.dynamics import ETA
+from verify.generic import (as_expr, context, diagonal_entry, flow_derivative_terms, gd_increment_terms,
+                            negate, terms, trace_terms)
+from verify.generic_models import WIDTHS, generic_verdict, two_layer
+from verify.model import conv1d_pattern, mlp, shared_mlp
+from verify.prove import Quantity, prove_conserved
+
+from .tasks import ProofTask
+
+__all__ = ["TASKS", "neuron_balance", "layer_balance", "matrix_balance", "sq"]
+
+DIAG_REASON = "D diagonal: e_i^T D = d_i e_i^T, D e_i = d_i e_i; a 1x1 product equals its transpose"
+
+
+def sq(M: sp.Matrix) -> sp.Expr:
+    """Sum of squares of the entries."""
+    return sum((e**2 for e in M), sp.Integer(0))
+
+
+# ---------------------------------------------------------------- quantities (concrete, Python API)
+
+def neuron_balance(model, k: int = 1, with_bias: bool = True) -> Quantity:
+    """DU-1 / DU-1k for every hidden neuron: ||W_h[i,:]||^2 (+ b_h[i]^2) - k ||W_{h+1}[:,i]||^2."""
+    dense = [l for l in model.layers if hasattr(l, "weight")]
+
+    def build(P):
+        out = {}
+        for h in range(len(dense) - 1):
+            W, Wn, b = P[dense[h].weight], P[dense[h + 1].weight], dense[h].bias
+            for i in range(W.rows):
+                out[f"[h={h + 1},i={i}]"] = sq(W[i, :]) + (P[b][i] ** 2 if b and with_bias else 0) - k * sq(Wn[:, i])
+        return out
+    kk = "" if k == 1 else f"{k}*"
+    bias = " + b_h[i]^2" if with_bias and any(getattr(l, "bias", None) for l in dense) else ""
+    return Quantity(f"||W_h[i,:]||^2{bias} - {kk}||W_(h+1)[:,i]||^2 for all h, i", build)
+
+
+def layer_balance(model) -> Quantity:
+    """DU-2 / DU-4: ||W_h||_F^2 - ||W_{h+1}||_F^2 (free-parameter vectors for shared layers)."""
+    names = [l.weight for l in model.layers if hasattr(l, "weight")]
+    return Quantity("||W_h||_F^2 - ||W_(h+1)||_F^2 for all h",
+                    lambda P: {f"[h={h + 1}]": sq(P[names[h]]) - sq(P[names[h + 1]]) for h in range(len(names) - 1)})
+
+
+def matrix_balance(h: int, sign: int = 1) -> Quantity:
+    """DU-3: W_h W_h^T - W_{h+1}^T W_{h+1} (sign=-1 gives JT-1's orientation)."""
+    a, b = f"W{h}", f"W{h + 1}"
+    text = f"{a} {a}^T - {b}^T {b}" if sign == 1 else f"{b}^T {b} - {a} {a}^T"
+    return Quantity(text, lambda P: sign * (P[a] * P[a].T - P[b].T * P[b]))
+
+
+def _neuron_gd_increment(model):
+    dense = [l.weight for l in model.layers if hasattr(l, "weight")]
+
+    def inc(P, net, eta):
+        out = {}
+        for h in range(len(dense) - 1):
+            G, Gn = net.grad_matrix(dense[h]), net.grad_matrix(dense[h + 1])
+            for i in range(G.rows):
+                out[f"[h={h + 1},i={i}]"] = eta**2 * (sq(G[i, :]) - sq(Gn[:, i]))
+        return out
+    return inc
+
+
+def _matrix_gd_increment(h: int, sign: int = 1):
+    def inc(P, net, eta):
+        G, Gn = net.grad_matrix(f"W{h}"), net.grad_matrix(f"W{h + 1}")
+        return sign * eta**2 * (G * G.T - Gn.T * Gn)
+    return inc
+
+
+# ---------------------------------------------------------------- generic proofs
+
+def _statement(cid):
+    return get_claim(cid).statement
+
+
+def du1_generic(claim_id="DU-1", k=1, dynamics="flow", activation="homogeneous", weight=None):
+    """Per-neuron balance, generic widths: entry (i, i) of W_h W_h^T - k W_{h+1}^T W_{h+1}."""
+    t0 = time.perf_counter()
+    g = two_layer(activation, k)
+    kq = k if weight is None else weight
+    Q = g.W1 * g.W1.T - kq * g.W2.T * g.W2
+    steps = [*g.steps, Step(f"Q = {sp.sstr(Q)};  the DU-1 quantity of neuron i is e_i^T Q e_i",
+                            "||W_h[i,:]||^2 = (W_h W_h^T)[i,i], ||W_(h+1)[:,i]||^2 = (W_(h+1)^T W_(h+1))[i,i]")]
+    if dynamics == "flow":
+        pairs = flow_derivative_terms(Q, {g.W1: -g.G1, g.W2: -g.G2}, g.ctx)
+        steps.append(Step(f"dQ/dt = {sp.sstr(as_expr(pairs))}", "gradient flow W' = -G, SymPy derivative of Q(W - tG) at t = 0"))
+    else:
+        inc = g.G1 * g.G1.T - kq * g.G2.T * g.G2
+        pairs = gd_increment_terms(Q, {g.W1: g.G1, g.W2: g.G2}, ETA, g.ctx) + negate(terms(ETA**2 * inc, g.ctx))
+        steps.append(Step(f"Q(W - eta G) - Q(W) - eta^2 ({sp.sstr(inc)}) = {sp.sstr(as_expr(pairs))}",
+                          "one GD step, expanded exactly by SymPy"))
+    diag = diagonal_entry(pairs, g.e, g.D, g.d)
+    steps.append(Step(f"e_i^T (...) e_i = {sp.sstr(as_expr(diag))}", DIAG_REASON))
+    title = f"per-neuron balance, degree-{k} activation" if activation == "homogeneous" else f"per-neuron, phi: {activation}"
+    return generic_verdict(claim_id, title, _statement(claim_id), dynamics, diag, "scalar", steps,
+                           g.hypotheses, g.ctx, t0, "the terms cancel pairwise")
+
+
+def du1_bias_generic():
+    """Footnote 8: a bias is an extra input column fixed to 1, so DU-1 holds with b_h[i]^2 added."""
+    t0 = time.perf_counter()
+    n0, n1, _ = WIDTHS
+    W, b, a = sp.MatrixSymbol("W_h", n1, n0), sp.MatrixSymbol("b_h", n1, 1), sp.MatrixSymbol("a", n0, 1)
+    Wt, at = sp.BlockMatrix([[W, b]]), sp.BlockMatrix([[a], [sp.Identity(1)]])
+    z = sp.block_collapse(Wt * at)
+    gram = sp.block_collapse(Wt * Wt.T)
+    ok = sp.simplify(z - (W * a + b)) == sp.ZeroMatrix(n1, 1) and terms(gram - W * W.T - b * b.T, context()) == []
+    inner = du1_generic()
+    if not ok or inner.verdict != "proven":
+        return inner
+    steps = (Step(f"[W_h b_h] [a; 1] = {sp.sstr(z)}", "block multiplication (SymPy block_collapse)"),
+             Step(f"[W_h b_h] [W_h b_h]^T = {sp.sstr(gram)}", "block multiplication (SymPy block_collapse)"),
+             Step("apply the bias-free generic proof to W~ = [W_h b_h], a~ = [a; 1]", "DU-1 generic (below)"),
+             *inner.steps)
+    return type(inner)(claim_id="DU-1", title="per-neuron balance with bias (footnote 8)", mode="generic",
+                       dynamics="flow", statement="d/dt(||W_h[i,:]||^2 + b_h[i]^2 - ||W_(h+1)[:,i]||^2) = 0",
+                       seconds=time.perf_counter() - t0, steps=steps,
+                       hypotheses=(*inner.hypotheses, "a bias b_h enters as z = W_h a + b_h"))
+
+
+def du2_generic():
+    t0 = time.perf_counter()
+    g = two_layer("homogeneous", 1)
+    Q = g.W1 * g.W1.T - g.W2.T * g.W2
+    pairs = flow_derivative_terms(Q, {g.W1: -g.G1, g.W2: -g.G2}, g.ctx)
+    steps = [*g.steps, Step(f"d/dt tr(W_h W_h^T - W_(h+1)^T W_(h+1)) = tr({sp.sstr(as_expr(pairs))})",
+                            "gradient flow; ||W||_F^2 = tr(W W^T)")]
+    return generic_verdict("DU-2", "layer balance, degree-1 activation", _statement("DU-2"), "flow", pairs,
+                           "trace", steps, g.hypotheses, g.ctx, t0, "tr(AB) = tr(BA) and tr(A) = tr(A^T), D^T = D")
+
+
+def du3_generic(claim_id="DU-3", dynamics="flow", sign=1, activation="identity"):
+    t0 = time.perf_counter()
+    names = ("W_h", "W_{h+1}") if claim_id != "JT-1" else ("W_k", "W_{k+1}")
+    g = two_layer(activation, 1, names)
+    Q = sign * (g.W1 * g.W1.T - g.W2.T * g.W2)
+    steps = list(g.steps)
+    if dynamics == "flow":
+        pairs = flow_derivative_terms(Q, {g.W1: -g.G1, g.W2: -g.G2}, g.ctx)
+        steps.append(Step(f"d/dt ({sp.sstr(Q)}) = {sp.sstr(as_expr(pairs))}", "gradient flow, SymPy"))
+    else:
+        inc = sign * (g.G1 * g.G1.T - g.G2.T * g.G2)
+        pairs = gd_increment_terms(Q, {g.W1: g.G1, g.W2: g.G2}, ETA, g.ctx) + negate(terms(ETA**2 * inc, g.ctx))
+        steps.append(Step(f"Q(W - eta G) - Q(W) - eta^2 ({sp.sstr(inc)}) = {sp.sstr(as_expr(pairs))}",
+                          "one GD step, expanded exactly by SymPy"))
+    title = "matrix balance, linear layer" if activation == "identity" else f"matrix balance, phi: {activation}"
+    return generic_verdict(claim_id, title, _statement(claim_id), dynamics, pairs, "matrix", steps, g.hypotheses,
+                           g.ctx, t0, "non-commutative terms cancel exactly")
+
+
+def du4_generic(d_free: int = 2):
+    """Arbitrary sharing pattern: W_h = sum_p v_p E_p, W_{h+1} = sum_q w_q F_q, E, F arbitrary."""
+    t0 = time.perf_counter()
+    g = two_layer("homogeneous", 1)
+    n0, n1, n2 = WIDTHS
+    E = [sp.MatrixSymbol(f"E_{p}", n1, n0) for p in range(1, d_free + 1)]
+    F = [sp.MatrixSymbol(f"F_{q}", n2, n1) for q in range(1, d_free + 1)]
+    v, w = sp.symbols(f"v1:{d_free + 1}"), sp.symbols(f"w1:{d_free + 1}")
+    S1, S2 = sp.MatAdd(*[vp * Ep for vp, Ep in zip(v, E)]), sp.MatAdd(*[wq * Fq for wq, Fq in zip(w, F)])
+    dv = [sp.Trace(S1.diff(vp).T * g.G1) for vp in v]  # dL/dv_p = <G_h, dW_h/dv_p>
+    dw = [sp.Trace(S2.diff(wq).T * g.G2) for wq in w]
+    ddt = -2 * sum(vp * gp for vp, gp in zip(v, dv)) + 2 * sum(wq * gq for wq, gq in zip(w, dw))
+    ddt = ddt.xreplace({g.W1: S1, g.W2: S2})
+    pairs = trace_terms(ddt, g.ctx)
+    steps = [*g.steps,
+             Step(f"W_h = {sp.sstr(S1)},  dW_h/dv_1 = {sp.sstr(S1.diff(v[0]))}",
+                  "sharing pattern g_h: E_p = indicator of g_h^-1(p) (here any matrices); SymPy derivative"),
+             Step(f"dL/dv_p = tr(E_p^T G_h) = {sp.sstr(dv[0])} (p = 1)", "chain rule through the linear parametrisation"),
+             Step(f"d/dt(||v||^2 - ||w||^2) = {sp.sstr(ddt)}", "gradient flow on the free parameters v, w"),
+             Step(f"= {len(pairs)} trace words before cancellation", "expand with W_h = sum v_p E_p")]
+    return generic_verdict("DU-4", f"shared weights, arbitrary pattern, {d_free} free parameters per layer",
+                           _statement("DU-4"), "flow", pairs, "trace", steps,
+                           (*g.hypotheses, "W_h, W_(h+1) are linear in their free parameters (any pattern)"),
+                           g.ctx, t0, "tr(AB) = tr(BA), tr(A) = tr(A^T), D^T = D")
+
+
+def du6_generic():
+    """DU-6 in non-commutative matrix algebra, the GD update derived from f by SymPy."""
+    t0 = time.perf_counter()
+    d1, d2, r = sp.symbols("d_1 d_2 r", integer=True, positive=True)
+    U, V, M = sp.MatrixSymbol("U", d1, r), sp.MatrixSymbol("V", d2, r), sp.MatrixSymbol("M*", d1, d2)
+    ctx = context()
+    R = U * V.T - M
+    f = sp.Trace(R.T * R) / 2
+    GU, GV = f.diff(U), f.diff(V)
+    claimed = ETA**2 * (V.T * R.T * R * V - U.T * R * R.T * U)
+    pairs = gd_increment_terms(U.T * U - V.T * V, {U: GU, V: GV}, ETA, ctx) + negate(terms(claimed, ctx))
+    steps = [Step(f"f = {sp.sstr(f)}", "objective (1)"),
+             Step(f"df/dU = {sp.sstr(GU)},  df/dV = {sp.sstr(GV)}", "SymPy matrix calculus (gives update (9))"),
+             Step(f"U+^T U+ - V+^T V+ - (U^T U - V^T V) - {sp.sstr(claimed)} = {sp.sstr(as_expr(pairs))}",
+                  "U+ = U - eta df/dU, V+ = V - eta df/dV, expanded exactly")]
+    return generic_verdict("DU-6", "matrix factorisation GD identity", _statement("DU-6"), "gd", pairs, "matrix",
+                           steps, ("U, V, M* are matrices of symbolic sizes; no commutativity assumed",), ctx, t0,
+                           "non-commutative terms cancel exactly")
+
+
+# ---------------------------------------------------------------- concrete proofs
+
+ACTS = ("relu", "leaky_relu", "identity")
+SIZES = tuple((w,) * (depth + 1) for depth in (2, 3) for w in (1, 2, 3))
+
+
+def _concrete(claim_id, model, quantity, dynamics="flow", increment=None):
+    return prove_conserved(model, quantity, dynamics=dynamics, increment=increment, claim_id=claim_id,
+                           statement=_statement(claim_id))
+
+
+def _du6_model_check(d1, d2, r):
+    """DU-6 on concrete sizes: every entry of U, V, M* a symbol."""
+    t0 = time.perf_counter()
+    U = sp.Matrix(d1, r, lambda i, j: sp.Symbol(f"U[{i},{j}]"))
+    V = sp.Matrix(d2, r, lambda i, j: sp.Symbol(f"V[{i},{j}]"))
+    M = sp.Matrix(d1, d2, lambda i, j: sp.Symbol(f"M[{i},{j}]"))
+    f = sq(U * V.T - M) / 2
+    GU, GV = U.applyfunc(f.diff), V.applyfunc(f.diff)  # SymPy gradient entry by entry
+    R = U * V.T - M
+    Up, Vp = U - ETA * GU, V - ETA * GV
+    res = (Up.T * Up - Vp.T * Vp) - (U.T * U - V.T * V + ETA**2 * (V.T * R.T * R * V - U.T * R * R.T * U))
+    zero = all(sp.expand(e) == 0 for e in res)
+    common = dict(claim_id="DU-6", title=f"matrix factorisation d1={d1}, d2={d2}, r={r}", mode="concrete",
+                  dynamics="gd", statement=_statement("DU-6"), seconds=0.0)
+    if zero:
+        return Proven(**{**common, "seconds": time.perf_counter() - t0},
+                      steps=(Step("df/dU, df/dV entrywise by SymPy; U+, V+ by update (9)", "SymPy"),
+                             Step(f"all {len(res)} entries of the residual expand to 0", "polynomial identity")),
+                      hypotheses=("every entry of U, V, M* is an independent symbol",))
+    return Undecided(**{**common, "seconds": time.perf_counter() - t0}, reason="residual non-zero",
+                     evidence={"first entry": sp.sstr(sp.expand(res[0]))[:200]})
+
+
+def _tasks():
+    T = []
+    add = T.append
+    # generic
+    add(ProofTask("DU-1", "generic", "generic", du1_generic))
+    add(ProofTask("DU-1", "generic-bias", "generic", du1_bias_generic))
+    add(ProofTask("DU-1gd", "generic", "generic", partial(du1_generic, "DU-1gd", 1, "gd")))
+    for k in (2, 3):
+        add(ProofTask("DU-1k", f"generic-k{k}", "generic", partial(du1_generic, "DU-1k", k)))
+    add(ProofTask("DU-2", "generic", "generic", du2_generic))
+    add(ProofTask("DU-3", "generic", "generic", du3_generic))
+    add(ProofTask("DU-3gd", "generic", "generic", partial(du3_generic, "DU-3gd", "gd")))
+    add(ProofTask("DU-4", "generic", "generic", du4_generic))
+    add(ProofTask("DU-6", "generic", "generic", du6_generic))
+    # concrete
+    for widths in SIZES:
+        for act in ACTS:
+            net = mlp(widths, act)
+            add(ProofTask("DU-1", f"{net.name}", "concrete", partial(_concrete, "DU-1", net, neuron_balance(net))))
+            add(ProofTask("DU-2", f"{net.name}", "concrete", partial(_concrete, "DU-2", net, layer_balance(net))))
+    for w in (1, 2, 3):
+        net = mlp((w, w, w), "relu", bias=True)
+        add(ProofTask("DU-1", f"{net.name}", "concrete", partial(_concrete, "DU-1", net, neuron_balance(net))))
+        for act in ("relu", "identity"):
+            net = mlp((w, w, w), act)
+            add(ProofTask("DU-1gd", net.name, "concrete", partial(
+                _concrete, "DU-1gd", net, neuron_balance(net), "gd", _neuron_gd_increment(net))))
+        net = mlp((w, w, w), "relu2")
+        add(ProofTask("DU-1k", net.name, "concrete", partial(_concrete, "DU-1k", net, neuron_balance(net, k=2))))
+    for widths in SIZES:
+        # Thm 2.2 needs only layers h, h+1 linear: the other activation is ReLU.
+        acts = ["identity"] + ["relu"] * (len(widths) - 3)
+        net = mlp(widths, acts)
+        add(ProofTask("DU-3", net.name, "concrete", partial(_concrete, "DU-3", net, matrix_balance(1))))
+    for w in (1, 2, 3):
+        net = mlp((w, w, w), "identity")
+        add(ProofTask("DU-3gd", net.name, "concrete", partial(
+            _concrete, "DU-3gd", net, matrix_balance(1), "gd", _matrix_gd_increment(1))))
+    conv = shared_mlp([conv1d_pattern(5, 3), conv1d_pattern(3, 2)], "relu", name="conv1d(5->3->2, k=3,2)-relu")
+    sparse = shared_mlp([((1, 0, 2), (2, 1, 0)), ((1, 1), (0, 2))], "leaky_relu", name="sparse-shared(3->2->2)-leaky")
+    for net in (conv, sparse):
+        add(ProofTask("DU-4", net.name, "concrete", partial(_concrete, "DU-4", net, layer_balance(net))))
+    for d1, d2, r in ((2, 2, 1), (2, 3, 2), (3, 3, 2)):
+        add(ProofTask("DU-6", f"d1={d1},d2={d2},r={r}", "concrete", partial(_du6_model_check, d1, d2, r)))
+    # negative controls: the same engine must refute these
+    for act in ("tanh", "softplus"):
+        net = mlp((2, 2, 2), act)
+        add(ProofTask("DU-1", f"control: {act} instead of homogeneous", "concrete",
+                      partial(_concrete, "DU-1", net, neuron_balance(net)), expect="refuted"))
+    net = mlp((2, 2, 2), "relu")
+    offdiag = Quantity("(W1 W1^T - W2^T W2)[0,1] with ReLU between", lambda P: (P["W1"] * P["W1"].T - P["W2"].T * P["W2"])[0, 1])
+    add(ProofTask("DU-3", "control: off-diagonal entry with ReLU between", "concrete",
+                  partial(_concrete, "DU-3", net, offdiag), expect="refuted"))
+    net = mlp((2, 2, 2), "relu", bias=True)
+    add(ProofTask("DU-1", "control: bias left out of the quantity", "concrete",
+                  partial(_concrete, "DU-1", net, neuron_balance(net, with_bias=False)), expect="refuted"))
+    return tuple(T)
+
+
+TASKS = _tasks()

@@ -1,0 +1,36 @@
+"""Ji & Telgarsky: JT-1, the layer-alignment invariant of deep linear networks.
+
+W_{k+1}^T W_{k+1} - W_k W_k^T is DU-3's matrix with the opposite sign, so the proofs reuse the
+same generic two-layer block (the rest of the deep linear net is abstract: the input of layer k and
+the gradient from above).
+
+References:
+    Ji & Telgarsky, "Gradient descent aligns the layers of deep linear networks", ICLR 2019.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from verify.model import mlp
+
+from .du_hu_lee import _concrete, _matrix_gd_increment, du3_generic, matrix_balance
+from .tasks import ProofTask
+
+__all__ = ["TASKS"]
+
+
+def _tasks():
+    T = [ProofTask("JT-1", "generic-flow", "generic", partial(du3_generic, "JT-1", "flow", -1)),
+         ProofTask("JT-1", "generic-gd", "generic", partial(du3_generic, "JT-1", "gd", -1))]
+    for depth in (2, 3):
+        # scalar output as in Ji & Telgarsky: widths d -> ... -> 1
+        net = mlp((2,) * depth + (1,), "identity")
+        T.append(ProofTask("JT-1", f"{net.name}-flow", "concrete",
+                           partial(_concrete, "JT-1", net, matrix_balance(1, sign=-1))))
+        T.append(ProofTask("JT-1", f"{net.name}-gd", "concrete", partial(
+            _concrete, "JT-1", net, matrix_balance(1, sign=-1), "gd", _matrix_gd_increment(1, sign=-1))))
+    return tuple(T)
+
+
+TASKS = _tasks()

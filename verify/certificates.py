@@ -1,0 +1,112 @@
+"""Verdicts: ``Proven``, ``Refuted`` and ``Undecided``, the same three for every job.
+
+A ``Proven`` carries the derivation (each equality and the property used at that step) and the
+hypotheses it relied on. A ``Refuted`` carries an exact witness: a rational parameter point, a data
+point and a concrete loss, with the exact non-zero value. An ``Undecided`` carries the numeric
+evidence and is never reported as a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["Step", "Witness", "Proven", "Refuted", "Undecided", "Verdict", "render", "to_json"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation: an equality (plain text and LaTeX) and the reason it holds."""
+
+    text: str
+    reason: str
+    latex: str = ""
+
+
+@dataclass(frozen=True)
+class Witness:
+    """An exact counterexample. All numbers are exact rationals written as strings."""
+
+    params: dict[str, list]
+    data: list[list[str]]
+    loss: str
+    regions: dict[str, str]
+    entry: str
+    value: str
+    value_float: float
+    certified: str
+
+
+@dataclass(frozen=True)
+class _Base:
+    claim_id: str
+    title: str
+    mode: str  # "generic" (symbolic widths) or "concrete" (given sizes, every entry symbolic)
+    dynamics: str  # "flow" or "gd"
+    statement: str
+    seconds: float
+
+    @property
+    def verdict(self) -> str:
+        return type(self).__name__.lower()
+
+
+@dataclass(frozen=True)
+class Proven(_Base):
+    steps: tuple[Step, ...] = ()
+    hypotheses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refuted(_Base):
+    witness: Witness | None = None
+
+
+@dataclass(frozen=True)
+class Undecided(_Base):
+    reason: str = ""
+    evidence: dict = field(default_factory=dict)
+
+
+Verdict = Proven | Refuted | Undecided
+
+
+def to_json(v: Verdict) -> dict:
+    """Plain-JSON form of a verdict (``verdict`` key added)."""
+    d = asdict(v)
+    d["verdict"] = v.verdict
+    return d
+
+
+def render(v: Verdict, fmt: str = "text") -> str:
+    """Human-readable verdict; ``fmt`` is ``text`` or ``markdown`` (LaTeX formulas)."""
+    md = fmt == "markdown"
+    head = f"{v.claim_id} [{v.mode}, {v.dynamics}] {v.title}: {v.verdict.upper()} ({v.seconds:.2f} s)"
+    lines = [f"### {head}" if md else head, f"  claim: {v.statement}" if not md else f"*Claim:* {v.statement}"]
+    if isinstance(v, Proven):
+        if v.hypotheses:
+            lines.append("*Hypotheses:*" if md else "  hypotheses:")
+            lines += [f"- {h}" if md else f"    - {h}" for h in v.hypotheses]
+        lines.append("*Derivation:*" if md else "  derivation:")
+        for n, s in enumerate(v.steps, 1):
+            if md:
+                formula = f"$${s.latex}$$" if s.latex else f"`{s.text}`"
+                lines.append(f"{n}. {formula} — *{s.reason}*")
+            else:
+                lines.append(f"    ({n}) {s.text}")
+                lines.append(f"        [{s.reason}]")
+    elif isinstance(v, Refuted) and v.witness is not None:
+        w = v.witness
+        lines.append("*Witness:*" if md else "  witness (exact):")
+        ind = "- " if md else "    "
+        for name, val in w.params.items():
+            lines.append(f"{ind}{name} = {val}")
+        lines.append(f"{ind}x = {w.data}")
+        lines.append(f"{ind}loss: {w.loss}")
+        if w.regions:
+            lines.append(f"{ind}activation regions: {w.regions}")
+        lines.append(f"{ind}{w.entry} = {w.value}  (~ {w.value_float:.6g}; {w.certified})")
+    elif isinstance(v, Undecided):
+        lines.append(f"  reason: {v.reason}")
+        for key, val in v.evidence.items():
+            lines.append(f"    {key}: {val}")
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""Command line: ``verify list | prove | audit``.
+
+Exit codes: 0 success (proven / consistent), 1 refuted / undecided / inconsistent, 2 bad input.
+Bad input never shows a traceback: any ``VerifyError`` becomes one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .claims import CLAIMS
+from .errors import BadInput, VerifyError
+
+__all__ = ["main"]
+
+EXAMPLES = {
+    "verify": """examples:
+  verify list                       every catalog id with its kind, job and status
+  verify prove DU-1                 generic + concrete proofs of Thm 2.1, with derivations
+  verify prove all --json           every identity claim, machine-readable
+  verify audit DU-10 --quick        measure the rank-1 linear rate with a 95% CI
+""",
+    "prove": """examples:
+  verify prove DU-1 DU-3            prove two claims (generic and concrete) and run their controls
+  verify prove all --mode generic   only the symbolic-width proofs
+  verify prove DU-6 --format markdown > du6.md
+""",
+    "list": "examples:\n  verify list\n  verify list --json\n",
+    "audit": """examples:
+  verify audit DU-10 --quick        seconds; the full sweep without --quick
+  verify audit DU-12 --out results/ --seed 1
+""",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + exits 2; keep it to one clear line
+        raise BadInput(f"{message}. Run 'verify --help' for usage.")
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = _Parser(prog="verify", description="Prove, property-test and audit implicit-regularization claims.",
+                epilog=EXAMPLES["verify"], formatter_class=fmt)
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    ls = sub.add_parser("list", help="list catalog ids", epilog=EXAMPLES["list"], formatter_class=fmt)
+    ls.add_argument("--json", action="store_true")
+    pr = sub.add_parser("prove", help="prove identity claims", epilog=EXAMPLES["prove"], formatter_class=fmt)
+    pr.add_argument("ids", nargs="+", metavar="ID", help="catalog ids, or 'all'")
+    pr.add_argument("--mode", choices=("all", "generic", "concrete"), default="all")
+    pr.add_argument("--format", choices=("text", "markdown"), default="text")
+    pr.add_argument("--json", action="store_true", help="machine-readable verdicts")
+    pr.add_argument("--verbose", action="store_true", help="full derivations for concrete proofs too")
+    pr.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
+    au = sub.add_parser("audit", help="run a GD experiment for a bound/rate/experiment claim",
+                        epilog=EXAMPLES["audit"], formatter_class=fmt)
+    au.add_argument("id", metavar="ID")
+    au.add_argument("--quick", action="store_true", help="small instances, seconds")
+    au.add_argument("--seed", type=int, default=0)
+    au.add_argument("--out", default="audit-results")
+    au.add_argument("--workers", type=int, default=1)
+    au.add_argument("--json", action="store_true")
+    au.add_argument("--quiet", action="store_true")
+    return p
+
+
+def _cmd_list(args) -> int:
+    from .proofs import proof_summary
+    rows = []
+    for c in CLAIMS.values():
+        if c.job == "proof":
+            status = proof_summary(c.id)
+        elif c.job == "audit":
+            status = _audit_status(c.id)
+        else:
+            status = "note: nothing to run"
+        rows.append({"id": c.id, "kind": c.kind, "job": c.job, "status": status,
+                     "catalog": c.in_catalog, "source": c.source})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'id':8s} {'kind':11s} {'job':6s} status")
+    for r in rows:
+        extra = "" if r["catalog"] else "  (toolkit extension, not in CLAIMS.md)"
+        print(f"{r['id']:8s} {r['kind']:11s} {r['job']:6s} {r['status']}{extra}")
+    return 0
+
+
+def _audit_status(cid: str) -> str:
+    try:
+        from .numerics.audit import AUDITS
+    except ImportError:
+        return "audit not implemented yet"
+    return "audit available" if cid in AUDITS else "audit not implemented yet"
+
+
+def _cmd_prove(args) -> int:
+    from .certificates import render, to_json
+    from .proofs import run_tasks, tasks_for
+    from .proofs.catalog import default_workers
+    t0 = time.perf_counter()
+    tasks = tasks_for(args.ids, args.mode)
+    if not tasks:
+        raise BadInput(f"No {args.mode} proofs registered for {' '.join(args.ids)}; try --mode all.")
+    verdicts = run_tasks(tasks, args.workers if args.workers is not None else default_workers())
+    good = [v.verdict == t.expect for t, v in zip(tasks, verdicts)]
+    if args.json:
+        print(json.dumps([{"task": t.key, "expect": t.expect, "as_expected": ok, **to_json(v)}
+                          for t, v, ok in zip(tasks, verdicts, good)], indent=1))
+    else:
+        current = None
+        for t, v, ok in zip(tasks, verdicts, good):
+            if t.claim_id != current:
+                current = t.claim_id
+                print(f"\n{'## ' if args.format == 'markdown' else '== '}{current}: {CLAIMS[current].statement}")
+            tag = "" if ok else f"   <-- expected {t.expect.upper()}"
+            if t.mode == "generic" or t.expect != "proven" or args.verbose or not ok:
+                label = "negative control, " if t.expect != "proven" else ""
+                print(("" if args.format == "markdown" else "- ") + label + render(v, args.format) + tag)
+            else:
+                print(f"- {t.claim_id} [concrete, {v.dynamics}] {t.name}: {v.verdict.upper()} ({v.seconds:.2f} s){tag}")
+        n_ok = sum(good)
+        print(f"\n{n_ok}/{len(tasks)} as expected "
+              f"({sum(t.expect == 'proven' for t in tasks)} proofs, {sum(t.expect != 'proven' for t in tasks)} "
+              f"negative controls) in {time.perf_counter() - t0:.1f} s")
+    return 0 if all(good) else 1
+
+
+def _cmd_audit(args) -> int:
+    from pathlib import Path
+
+    from .claims import get_claim
+    claim = get_claim(args.id)
+    if claim.job != "audit":
+        raise BadInput(f"{claim.id} is a {claim.kind} claim handled by 'verify {claim.job}'; "
+                       f"run 'verify {claim.job} {claim.id}'.")
+    try:
+        from .numerics.audit import run_audit
+    except ImportError:
+        raise BadInput(f"The audit job for {claim.id} is not implemented in this version yet.") from None
+    report = run_audit(claim.id, quick=args.quick, seed=args.seed, out=Path(args.out), workers=args.workers,
+                       progress=not args.quiet and sys.stderr.isatty())
+    print(json.dumps(report.to_json(), indent=1) if args.json else report.render_text())
+    return 0 if report.verdict == "consistent" else 1
+
+
+def main(argv=None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return {"list": _cmd_list, "prove": _cmd_prove, "audit": _cmd_audit}[args.cmd](args)
+    except VerifyError as exc:
+        print(f"verify: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("verify: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
