@@ -1,0 +1,310 @@
+"""Audit results: verdicts, reports, run metadata and atomic JSON IO.
+
+Every audit returns one frozen :class:`AuditReport`. It serialises to plain JSON, records the
+claim id, seed, parameters, library versions and git revision, and renders as text or Markdown.
+All files are written atomically (temporary file in the same folder, then ``os.replace``) so an
+interrupted run never leaves a half-written result behind.
+
+References:
+    ../shared/DESIGN.md, "Numerics conventions" and "Verdicts and certificates".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "VERDICTS",
+    "SubVerdict",
+    "AuditReport",
+    "combine_verdicts",
+    "library_versions",
+    "git_revision",
+    "to_jsonable",
+    "write_json_atomic",
+    "write_text_atomic",
+    "read_json",
+]
+
+#: The four audit verdicts. "divergent" means the run blew up (NaN/inf or exploding loss).
+VERDICTS = ("consistent", "inconsistent", "divergent", "undecided")
+
+
+@dataclass(frozen=True)
+class SubVerdict:
+    """The verdict on one sub-claim, with the rule that produced it and the evidence.
+
+    Attributes:
+        name: short name of the sub-claim, e.g. ``"(i) balancedness"``.
+        verdict: one of :data:`VERDICTS`.
+        rule: the decision rule, written out in words, that maps the measurement to the verdict.
+        measured: what we measured. Rates are ``{"value": x, "ci95": [lo, hi]}``.
+        paper: the paper's number(s) for the same quantity (empty when the paper gives none).
+        control: True for a negative control (an instance on which the claim must *fail*).
+        expected: for a control, the verdict it must produce (``"inconsistent"`` or
+            ``"divergent"``); a control that comes out otherwise means the audit cannot fail.
+        note: free-text remark (differences from the paper and why).
+    """
+
+    name: str
+    verdict: str
+    rule: str
+    measured: Mapping[str, Any] = field(default_factory=dict)
+    paper: Mapping[str, Any] = field(default_factory=dict)
+    control: bool = False
+    expected: str | None = None
+    note: str = ""
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"Got verdict {self.verdict!r}; allowed: {', '.join(VERDICTS)}.")
+        if self.control and self.expected is None:
+            raise ValueError(f"Control {self.name!r} needs the verdict it is expected to produce.")
+
+    @property
+    def control_ok(self) -> bool:
+        """For a control: did it produce the failure it must produce?"""
+        return self.control and self.verdict == self.expected
+
+    def to_json(self) -> dict:
+        """Plain JSON-able dict."""
+        return to_jsonable({
+            "name": self.name, "verdict": self.verdict, "rule": self.rule,
+            "measured": dict(self.measured), "paper": dict(self.paper),
+            "control": self.control, "expected": self.expected,
+            "control_ok": self.control_ok if self.control else None, "note": self.note,
+        })
+
+
+def combine_verdicts(subs: Sequence[SubVerdict]) -> str:
+    """Overall verdict from sub-verdicts.
+
+    Rule (in this order): any non-control sub-claim inconsistent -> "inconsistent"; any control
+    that did not produce its expected failure -> "undecided" (the audit could not have failed,
+    so a pass would mean nothing); any non-control undecided -> "undecided"; any non-control
+    divergent -> "divergent"; otherwise "consistent".
+    """
+    claims = [s for s in subs if not s.control]
+    controls = [s for s in subs if s.control]
+    if any(s.verdict == "inconsistent" for s in claims):
+        return "inconsistent"
+    if any(not s.control_ok for s in controls):
+        return "undecided"
+    if not claims or any(s.verdict == "undecided" for s in claims):
+        return "undecided"
+    if any(s.verdict == "divergent" for s in claims):
+        return "divergent"
+    return "consistent"
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The result of one ``verify audit ID`` run.
+
+    Attributes:
+        claim_id: catalog id, e.g. ``"DU-10"``.
+        verdict: overall verdict, :func:`combine_verdicts` of ``subs``.
+        subs: the sub-verdicts, each with its rule, measurement and the paper's number.
+        figures: paths (as strings) of the figures written, PNG and SVG.
+        seed: the base seed.
+        quick: True for the reduced-size quick tier.
+        params: every parameter of the experiment (sizes, steps, initialisation, ...).
+        versions: python/numpy/scipy/matplotlib versions and platform.
+        git_revision: ``git rev-parse HEAD`` of the package (``"unknown"`` outside a checkout).
+        wall_time_s: wall-clock time of the audit.
+        notes: free text (choices made where the paper is silent, differences, caveats).
+    """
+
+    claim_id: str
+    verdict: str
+    subs: tuple[SubVerdict, ...]
+    figures: tuple[str, ...]
+    seed: int
+    quick: bool
+    params: Mapping[str, Any]
+    versions: Mapping[str, str]
+    git_revision: str
+    wall_time_s: float
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"Got verdict {self.verdict!r}; allowed: {', '.join(VERDICTS)}.")
+
+    def to_json(self) -> dict:
+        """Plain JSON-able dict (non-finite floats become the strings "inf", "-inf", "nan")."""
+        return to_jsonable({
+            "claim_id": self.claim_id, "verdict": self.verdict,
+            "subs": [s.to_json() for s in self.subs], "figures": list(self.figures),
+            "seed": self.seed, "quick": self.quick, "params": dict(self.params),
+            "versions": dict(self.versions), "git_revision": self.git_revision,
+            "wall_time_s": self.wall_time_s, "notes": list(self.notes),
+        })
+
+    def render_text(self) -> str:
+        """Human-readable plain text: one block per sub-claim, rule beside verdict."""
+        tier = "quick" if self.quick else "full"
+        lines = [f"{self.claim_id}: {self.verdict.upper()}  ({tier} tier, seed {self.seed}, "
+                 f"{self.wall_time_s:.1f} s, git {self.git_revision[:12]})"]
+        for s in self.subs:
+            tag = f" [control, must be {s.expected}: {'ok' if s.control_ok else 'FAILED'}]" \
+                if s.control else ""
+            lines.append(f"  - {s.name}: {s.verdict}{tag}")
+            lines.append(f"      rule: {s.rule}")
+            for k, v in s.measured.items():
+                lines.append(f"      ours  {k} = {_fmt(v)}")
+            for k, v in s.paper.items():
+                lines.append(f"      paper {k} = {_fmt(v)}")
+            if s.note:
+                lines.append(f"      note: {s.note}")
+        for n in self.notes:
+            lines.append(f"  note: {n}")
+        for f in self.figures:
+            lines.append(f"  figure: {f}")
+        return "\n".join(lines)
+
+    def render_markdown(self) -> str:
+        """Markdown: a summary table, then one section per sub-claim."""
+        tier = "quick" if self.quick else "full"
+        out = [f"## {self.claim_id}: {self.verdict}", "",
+               f"Tier: {tier}; seed {self.seed}; wall time {self.wall_time_s:.1f} s; "
+               f"git `{self.git_revision[:12]}`; "
+               + ", ".join(f"{k} {v}" for k, v in self.versions.items()), "",
+               "| sub-claim | verdict | rule |", "|---|---|---|"]
+        for s in self.subs:
+            v = s.verdict + (f" (control, expected {s.expected})" if s.control else "")
+            out.append(f"| {_md(s.name)} | {v} | {_md(s.rule)} |")
+        for s in self.subs:
+            out += ["", f"### {s.name}", "", "| quantity | ours | paper |", "|---|---|---|"]
+            keys = list(s.measured) + [k for k in s.paper if k not in s.measured]
+            for k in keys:
+                ours = _fmt(s.measured[k]) if k in s.measured else ""
+                paper = _fmt(s.paper[k]) if k in s.paper else ""
+                out.append(f"| {_md(k)} | {_md(ours)} | {_md(paper)} |")
+            if s.note:
+                out += ["", s.note]
+        if self.notes:
+            out += ["", "Notes:", ""] + [f"- {n}" for n in self.notes]
+        if self.figures:
+            out += [""] + [f"![{Path(f).name}]({f})" for f in self.figures if f.endswith(".png")]
+        return "\n".join(out) + "\n"
+
+
+def _md(s: str) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, Mapping) and "value" in v and "ci95" in v:
+        lo, hi = v["ci95"]
+        return f"{_fmt(v['value'])} (95% CI {_fmt(lo)} .. {_fmt(hi)})"
+    if isinstance(v, float | np.floating):
+        v = float(v)
+        if not math.isfinite(v):
+            return str(v)
+        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+            return f"{v:.3e}"
+        return f"{v:.4g}"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, tuples, paths and non-finite floats to strict JSON values.
+
+    Non-finite floats become the strings ``"inf"``, ``"-inf"`` and ``"nan"`` because strict JSON
+    has no such numbers and a divergent run must still be recordable.
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        f = float(obj)
+        if math.isnan(f):
+            return "nan"
+        if math.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        return f
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temp file in the same folder, fsync, os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # Never leave the temp file behind, whatever interrupted us (including Ctrl-C).
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_json_atomic(path: Path, obj: Any) -> Path:
+    """Serialise ``obj`` (via :func:`to_jsonable`) as strict JSON and write it atomically."""
+    return write_text_atomic(path, json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
+
+
+def read_json(path: Path) -> Any | None:
+    """Read a JSON file; ``None`` if it is missing or unreadable (a torn file counts as missing)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of python, numpy, scipy and matplotlib, and the platform, for the report header."""
+    import matplotlib
+    import scipy
+
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "scipy": scipy.__version__, "matplotlib": matplotlib.__version__,
+            "platform": platform.platform()}
+
+
+def git_revision(start: Path | None = None) -> str:
+    """``git rev-parse HEAD`` of the checkout holding this package (suffix ``+dirty`` if modified).
+
+    Returns ``"unknown"`` outside a git checkout or without git: a report must still be written.
+    """
+    where = Path(start) if start is not None else Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=where, capture_output=True, text=True, timeout=10).stdout
+        return rev + ("+dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
