@@ -55,8 +55,15 @@ def entries(value, prefix: str = "") -> list[tuple[str, sp.Expr]]:
 
 
 def _short(expr, limit: int = 160) -> str:
-    s = sp.sstr(expr)
-    return s if len(s) <= limit else s[:limit] + f" ... ({len(s)} chars)"
+    """Printable head of an expression; prints only the first terms (printing is costly)."""
+    if isinstance(expr, sp.MatrixBase):
+        expr = expr[0, 0] if expr.shape == (1, 1) else expr[:, :]
+        if not isinstance(expr, sp.Expr):
+            return f"Matrix{expr.shape}: [{_short(expr[0], limit)}, ...]"
+    args = sp.Add.make_args(expr)
+    head = sp.sstr(sp.Add(*args[:3], evaluate=False)) if len(args) > 3 else sp.sstr(expr)
+    more = f" + ... ({len(args)} terms)" if len(args) > 3 else ""
+    return (head if len(head) <= limit else head[:limit] + " ...") + more
 
 
 def _hypotheses(model: Model, n_data: int) -> list[str]:
@@ -107,7 +114,7 @@ def prove_conserved(
         from .errors import BadInput
         raise BadInput(f"Got dynamics={dynamics!r}; use 'flow' or 'gd'.")
 
-    steps = [Step(f"f(x) = {_short(net.outputs[0].T, 120)}", f"symbolic interpretation of {model.name}")]
+    steps = [Step(f"f(x)[0] = {_short(net.outputs[0][0], 120)}", f"symbolic interpretation of {model.name}")]
     sample = next(iter(net.theta))
     steps.append(Step(f"dL/d{sample} = {_short(net.gradient[sample])}", "derived by SymPy (chain rule), loss left undefined"))
     too_big = [lbl for lbl, r in residuals if sp.count_ops(r) > budget_ops]

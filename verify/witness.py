@@ -24,18 +24,23 @@ __all__ = ["find_witness", "rational_point", "CERTIFY_DIGITS"]
 CERTIFY_DIGITS = 40
 
 
-def _rational(rng: np.random.Generator) -> sp.Rational:
+def _rational(rng: np.random.Generator, positive: bool = False) -> sp.Rational:
     # Small numerators/denominators keep witnesses readable and exact arithmetic cheap.
-    num = int(rng.integers(-5, 6))
+    num = int(rng.integers(1 if positive else -5, 6))
     den = int(rng.integers(1, 4))
     return sp.Rational(num if num != 0 else 1, den)
 
 
-def rational_point(net: SymbolicNet, rng: np.random.Generator, extra: Sequence[sp.Symbol] = ()):
-    """A random rational point: parameters, inputs, targets and region values (None on a kink)."""
-    subs = {t: _rational(rng) for t in net.theta}
+def rational_point(net: SymbolicNet, rng: np.random.Generator, extra: Sequence[sp.Symbol] = (),
+                   positive: bool = False):
+    """A random rational point: parameters, inputs, targets and region values (None on a kink).
+
+    ``positive=True`` draws positive parameters and inputs, so every ReLU unit is active: a residual
+    that vanishes whenever some unit is off is still caught.
+    """
+    subs = {t: _rational(rng, positive) for t in net.theta}
     for x in net.inputs:
-        subs.update({s: _rational(rng) for s in x})
+        subs.update({s: _rational(rng, positive) for s in x})
     for e in extra:
         subs[e] = sp.Rational(1, int(rng.integers(2, 11)))
     regions = {}
@@ -74,8 +79,8 @@ def find_witness(residuals: Sequence[tuple[str, sp.Expr]], net: SymbolicNet, *, 
     """
     rng = np.random.default_rng(seed)
     largest = 0.0
-    for _ in range(tries):
-        drawn = rational_point(net, rng, extra)
+    for attempt in range(tries):
+        drawn = rational_point(net, rng, extra, positive=attempt % 2 == 1)
         if drawn is None:
             continue
         subs, regions, targets = drawn

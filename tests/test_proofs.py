@@ -1,0 +1,101 @@
+"""Proof job: every registered proof of every identity claim, named by claim id.
+
+Each test runs the registry's tasks for one claim and mode and asserts the verdict the task
+declares: ``proven`` for proofs, ``refuted`` (with an exact witness) for negative controls.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from verify.certificates import Proven, Refuted
+from verify.proofs import ALL_TASKS
+
+
+def _tasks(claim_id, mode, expect="proven"):
+    ts = [t for t in ALL_TASKS if t.claim_id == claim_id and t.mode == mode and t.expect == expect]
+    assert ts, f"no {mode} {expect} tasks for {claim_id}"
+    return ts
+
+
+def _check(claim_id, mode):
+    for task in _tasks(claim_id, mode):
+        v = task.run()
+        assert isinstance(v, Proven), f"{task.key}: {v.verdict}"
+        assert v.claim_id == claim_id and v.mode == mode
+        assert v.steps, "a proof must carry its derivation"
+        assert v.hypotheses, "a proof must state its hypotheses"
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_du_1(mode):
+    _check("DU-1", mode)
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_du_1gd(mode):
+    _check("DU-1gd", mode)
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_du_1k(mode):
+    _check("DU-1k", mode)
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_du_2(mode):
+    _check("DU-2", mode)
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_du_3(mode):
+    _check("DU-3", mode)
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_du_3gd(mode):
+    _check("DU-3gd", mode)
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_du_4(mode):
+    _check("DU-4", mode)
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_du_6(mode):
+    _check("DU-6", mode)
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_jt_1(mode):
+    _check("JT-1", mode)
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_ex_1(mode):
+    _check("EX-1", mode)
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_ex_2(mode):
+    _check("EX-2", mode)
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_ex_3(mode):
+    _check("EX-3", mode)
+
+
+CONTROLS = [t for t in ALL_TASKS if t.expect != "proven"]
+
+
+@pytest.mark.parametrize("task", CONTROLS, ids=[t.key for t in CONTROLS])
+def test_negative_controls_of_du_1_du_3_ex_1(task):
+    v = task.run()
+    assert v.verdict == task.expect, f"{task.key} gave {v.verdict}"
+    if isinstance(v, Refuted):
+        w = v.witness
+        assert w is not None and w.value not in ("0", "")
+        assert abs(w.value_float) > 0
+        assert w.certified in ("exact rational",) or w.certified.startswith("non-zero certified")
