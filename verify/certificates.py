@@ -59,6 +59,7 @@ class Proven(_Base):
 @dataclass(frozen=True)
 class Refuted(_Base):
     witness: Witness | None = None
+    exact_law: str = ""  # e.g. "dQ/dt = (-2*lambda)*Q exactly": the exact non-zero derivative
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ def render(v: Verdict, fmt: str = "text") -> str:
         if w.regions:
             lines.append(f"{ind}activation regions: {w.regions}")
         lines.append(f"{ind}{w.entry} = {w.value}  (~ {w.value_float:.6g}; {w.certified})")
+        if v.exact_law:
+            lines.append(f"  exact derivative: {v.exact_law}")
     elif isinstance(v, Undecided):
         lines.append(f"  reason: {v.reason}")
         for key, val in v.evidence.items():

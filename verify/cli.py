@@ -29,6 +29,12 @@ EXAMPLES = {
   verify prove DU-6 --format markdown > du6.md
 """,
     "list": "examples:\n  verify list\n  verify list --json\n",
+    "check": """examples:
+  verify check examples/residual_free_relu.toml --quantity "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"
+  verify check my_net.toml --quantity "W1 @ W1.T - W2.T @ W2" --json
+  verify check my_net.toml --quantity "norm(W1)**2 - norm(W2)**2" --weight-decay lambda
+  verify check my_net.toml --quantity "sum(W1[i,:]**2) - sum(W2[:,i]**2)" --trajectory
+""",
     "audit": """examples:
   verify audit DU-10 --quick        seconds; the full sweep without --quick
   verify audit DU-12 --out results/ --seed 1
@@ -55,6 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true", help="machine-readable verdicts")
     pr.add_argument("--verbose", action="store_true", help="full derivations for concrete proofs too")
     pr.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
+    ck = sub.add_parser("check", help="is a quantity conserved on an architecture? (TOML spec)",
+                        epilog=EXAMPLES["check"], formatter_class=fmt)
+    ck.add_argument("spec", metavar="SPEC.toml")
+    ck.add_argument("--quantity", required=True, help="e.g. 'sum(W1[i,:]**2) - sum(W2[:,i]**2)'")
+    ck.add_argument("--dynamics", choices=("flow", "gd", "momentum"), default="flow")
+    ck.add_argument("--weight-decay", default=None, metavar="LAMBDA",
+                    help="a number, or 'lambda' for a symbolic weight decay")
+    ck.add_argument("--budget", type=int, default=None, metavar="OPS", help="expansion budget (operations)")
+    ck.add_argument("--trajectory", action="store_true", help="also measure the drift along a numeric trajectory")
+    ck.add_argument("--seed", type=int, default=0)
+    ck.add_argument("--json", action="store_true")
     au = sub.add_parser("audit", help="run a GD experiment for a bound/rate/experiment claim",
                         epilog=EXAMPLES["audit"], formatter_class=fmt)
     au.add_argument("id", metavar="ID")
@@ -129,6 +146,42 @@ def _cmd_prove(args) -> int:
     return 0 if all(good) else 1
 
 
+def _cmd_check(args) -> int:
+    from .certificates import render, to_json
+    from .check import as_quantity, check
+    from .prove import DEFAULT_BUDGET_OPS
+    from .spec import load_spec
+    model = load_spec(args.spec)
+    wd = args.weight_decay
+    if wd is not None:
+        if wd == "lambda":
+            wd = True
+        else:
+            try:
+                wd = float(wd) if "/" not in wd else wd
+            except ValueError:
+                raise BadInput(f"--weight-decay {wd!r}: give a number or 'lambda'.") from None
+    q = as_quantity(args.quantity, model)
+    v = check(model, q, dynamics=args.dynamics, weight_decay=wd, seed=args.seed,
+              budget_ops=args.budget or DEFAULT_BUDGET_OPS)
+    traj = None
+    if args.trajectory:
+        if args.dynamics == "momentum" or wd:
+            raise BadInput("--trajectory supports plain flow and gd; drop --weight-decay / momentum.")
+        from .trajectory import flow_drift, gd_drift
+        traj = (flow_drift if args.dynamics == "flow" else gd_drift)(model, q, seed=args.seed)
+    if args.json:
+        out = to_json(v)
+        if traj:
+            out["trajectory"] = traj.to_json()
+        print(json.dumps(out, indent=1))
+    else:
+        print(render(v))
+        if traj:
+            print(traj.render())
+    return 0 if v.verdict == "proven" else 1
+
+
 def _cmd_audit(args) -> int:
     from pathlib import Path
 
@@ -150,9 +203,10 @@ def _cmd_audit(args) -> int:
 def main(argv=None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return {"list": _cmd_list, "prove": _cmd_prove, "audit": _cmd_audit}[args.cmd](args)
+        return {"list": _cmd_list, "prove": _cmd_prove, "check": _cmd_check, "audit": _cmd_audit}[args.cmd](args)
     except VerifyError as exc:
-        print(f"verify: error: {exc}", file=sys.stderr)
+        # One line: the first line of the message names what, where (column / file:line) and what to do.
+        print(f"verify: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("verify: interrupted", file=sys.stderr)

@@ -12,7 +12,7 @@ import numpy as np
 
 from .model import Act, DiagonalLinear, Dense, Model
 
-__all__ = ["forward", "square_loss", "flat", "unflat", "fd_gradient"]
+__all__ = ["forward", "square_loss", "flat", "unflat", "fd_gradient", "loss_and_grad"]
 
 
 def _weight(layer: Dense, P: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -65,3 +65,58 @@ def fd_gradient(f, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:
         e[k] = h
         g[k] = (f(theta + e) - f(theta - e)) / (2 * h)
     return g
+
+
+def _act_grad(act, Z: np.ndarray) -> np.ndarray:
+    if act.closed_form == "tanh":
+        return 1.0 - np.tanh(Z) ** 2
+    if act.closed_form in ("sigmoid", "softplus"):
+        s = 0.5 * (1.0 + np.tanh(0.5 * Z))
+        return s * (1.0 - s) if act.closed_form == "sigmoid" else s
+    pos, neg = (float(s) for s in act.slopes)
+    k = act.degree
+    return np.where(Z > 0, pos, neg) * k * Z ** (k - 1)
+
+
+def loss_and_grad(model: Model, P: Mapping[str, np.ndarray], X: np.ndarray, T: np.ndarray,
+                  loss: str = "square") -> tuple[float, dict[str, np.ndarray]]:
+    """Loss and its exact gradient by hand-written reverse mode (independent of SymPy).
+
+    References:
+        Standard backpropagation; activation derivatives from ``verify.activations`` declarations.
+    """
+    from .losses import loss_value_and_grad
+    A = np.asarray(X, dtype=float)
+    tape = []
+    for layer in model.layers:
+        tape.append(A)
+        if isinstance(layer, Dense):
+            A = A @ _weight(layer, P).T + (P[layer.bias] if layer.bias is not None else 0.0)
+        elif isinstance(layer, Act):
+            A = layer.activation.numpy(A)
+        else:
+            A = (A @ np.prod([P[f] for f in layer.factors], axis=0))[:, None]
+    value, dA = loss_value_and_grad(loss, A, T)
+    grads = {p.name: np.zeros(p.shape) for p in model.params}
+    for layer, A_in in zip(reversed(model.layers), reversed(tape)):
+        if isinstance(layer, Dense):
+            gW = dA.T @ A_in
+            if layer.pattern is None:
+                grads[layer.weight] += gW
+            else:
+                pat = np.asarray(layer.pattern)
+                mask = pat > 0
+                np.add.at(grads[layer.weight], pat[mask] - 1, gW[mask])
+            if layer.bias is not None:
+                grads[layer.bias] += dA.sum(axis=0)
+            dA = dA @ _weight(layer, P)
+        elif isinstance(layer, Act):
+            dA = dA * _act_grad(layer.activation, A_in)
+        else:
+            w = np.prod([P[f] for f in layer.factors], axis=0)
+            gw = (dA * A_in).sum(axis=0)
+            for f in layer.factors:
+                others = np.prod([P[g] for g in layer.factors if g != f], axis=0) if len(layer.factors) > 1 else 1.0
+                grads[f] += gw * others
+            dA = dA @ w[None, :]
+    return value, grads

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .certificates import Proven, Refuted, Step, Undecided, Verdict
-from .dynamics import ETA, flow_derivative, gd_increment
+from .dynamics import DYNAMICS, ETA, GAMMA, LAMBDA, flow_derivative, gd_increment, momentum_derivative, velocities
 from .model import Act, Model
 from .symbolic import SymbolicNet, symbolic_net
 from .witness import find_witness
@@ -77,6 +77,21 @@ def _hypotheses(model: Model, n_data: int) -> list[str]:
     return hyp
 
 
+def _proportional_law(qmap, residuals) -> str:
+    """'dQ/dt = c*Q' when every non-zero residual is a constant multiple c of its own entry of Q
+    (c free of parameters, data and loss), else ''. Exact: c = cancel(residual / Q)."""
+    laws = set()
+    for label, r in residuals:
+        q = qmap[label]
+        if q == 0:
+            return ""
+        c = sp.cancel(r / q)
+        if c.free_symbols - {LAMBDA, ETA, GAMMA}:
+            return ""
+        laws.add(c)
+    return f"dQ/dt = ({sp.sstr(laws.pop())})*Q exactly, for every entry" if len(laws) == 1 else ""
+
+
 def prove_conserved(
     model: Model,
     quantity: Quantity,
@@ -89,30 +104,44 @@ def prove_conserved(
     n_data: int = 1,
     seed: int = 0,
     budget_ops: int = DEFAULT_BUDGET_OPS,
+    weight_decay=None,
 ) -> Verdict:
     """Decide conservation of ``quantity`` on ``model`` under ``dynamics`` ("flow" or "gd").
 
     For "gd", ``increment(params, net, eta)`` gives the claimed exact change of Q in one step
-    (default 0); the residual is Q(theta - eta G) - Q(theta) - increment.
+    (default 0); the residual is Q(theta - eta G) - Q(theta) - increment. For "momentum" the
+    quantity may also use the velocities ``<param>_dot``. ``weight_decay`` adds lambda*theta to the
+    gradient (``True`` for a symbolic lambda, or a number). When Q is not conserved but
+    dQ/dt = c*Q exactly (e.g. -2 lambda Q under weight decay), the ``Refuted`` verdict says so.
 
     References:
         Du, Hu & Lee (2018), Thm 2.1-2.3 (flow) and the [derived] GD identities of the catalog.
     """
     t0 = time.perf_counter()
+    from .errors import BadInput
+    if dynamics not in DYNAMICS:
+        raise BadInput(f"Got dynamics={dynamics!r}; use one of {', '.join(DYNAMICS)}.")
     net = symbolic_net(model, n_data)
-    Q = entries(quantity.build(net.params))
+    decay = LAMBDA if weight_decay is True else sp.Rational(str(weight_decay)) if weight_decay else 0
+    params = dict(net.params)
+    vel = velocities(net) if dynamics == "momentum" else {}
+    params.update(vel)
+    Q = entries(quantity.build(params))
     common = dict(claim_id=claim_id, title=title or f"{quantity.text} on {model.name}", mode="concrete",
-                  dynamics=dynamics, statement=statement or f"Q = {quantity.text} is conserved")
+                  dynamics=dynamics, statement=statement or (f"Q = {quantity.text} is conserved" if dynamics != "gd" else
+                                                   f"one GD step changes Q = {quantity.text} by the claimed increment"))
+    wd = f" with weight decay {decay}*theta" if decay else ""
     if dynamics == "flow":
-        residuals = [(f"dQ{label}/dt", flow_derivative(q, net)) for label, q in Q]
-        rule = "gradient flow theta' = -dL/dtheta; dQ/dt = -sum dQ/dtheta * dL/dtheta (SymPy derivatives)"
+        residuals = [(f"dQ{label}/dt", flow_derivative(q, net, decay)) for label, q in Q]
+        rule = f"gradient flow theta' = -dL/dtheta{wd}; dQ/dt = -sum dQ/dtheta * theta' (SymPy derivatives)"
     elif dynamics == "gd":
         claimed = entries(increment(net.params, net, ETA)) if increment else [(lbl, 0) for lbl, _ in Q]
-        residuals = [(f"DeltaQ{label} - claimed", gd_increment(q, net) - c) for (label, q), (_, c) in zip(Q, claimed)]
-        rule = "one GD step theta -> theta - eta*dL/dtheta substituted into Q by SymPy"
+        residuals = [(f"DeltaQ{label} - claimed", gd_increment(q, net, ETA, decay) - c)
+                     for (label, q), (_, c) in zip(Q, claimed)]
+        rule = f"one GD step theta -> theta - eta*dL/dtheta{wd} substituted into Q by SymPy"
     else:
-        from .errors import BadInput
-        raise BadInput(f"Got dynamics={dynamics!r}; use 'flow' or 'gd'.")
+        residuals = [(f"dQ{label}/dt", momentum_derivative(q, net, vel, GAMMA, decay)) for label, q in Q]
+        rule = f"heavy-ball flow theta' = p, p' = -gamma p - dL/dtheta{wd} (velocity p = <param>_dot)"
 
     steps = [Step(f"f(x)[0] = {_short(net.outputs[0][0], 120)}", f"symbolic interpretation of {model.name}")]
     sample = next(iter(net.theta))
@@ -131,10 +160,12 @@ def prove_conserved(
         search = nonzero
     else:
         search = residuals
-    extra = (ETA,) if dynamics == "gd" else ()
-    witness, largest = find_witness(search, net, seed=seed, extra=extra)
+    extra = [ETA] if dynamics == "gd" else [GAMMA] if dynamics == "momentum" else []
+    extra += [s for M in vel.values() for s in M] + ([LAMBDA] if decay == LAMBDA else [])
+    witness, largest = find_witness(search, net, seed=seed, extra=tuple(extra))
     if witness is not None:
-        return Refuted(**common, seconds=time.perf_counter() - t0, witness=witness)
+        law = _proportional_law({lbl: q for (lbl, _), (_, q) in zip(residuals, Q)}, search) if not too_big else ""
+        return Refuted(**common, seconds=time.perf_counter() - t0, witness=witness, exact_law=law)
     reason = (f"residual of {len(too_big)} entries exceeds the budget of {budget_ops} operations"
               if too_big else "residual does not expand to 0, but no rational witness was found")
     return Undecided(**common, seconds=time.perf_counter() - t0, reason=reason,
