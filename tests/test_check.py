@@ -179,3 +179,10 @@ def test_strategies_reject_invalid_bounds():
         vs.networks(widths=(0, 4))
     with pytest.raises(BadInput):
         vs.losses(names=("hinge",))
+
+
+@settings(max_examples=5)
+@given(vs.networks(depth=(2, 3), widths=(1, 3), activations=("relu", "leaky_relu"), bias=False))
+def test_du_1_readme_strategy_example(model):
+    """The snippet in the README, verbatim."""
+    assert_conserved(model, "sum(W1[i,:]**2) - sum(W2[:,i]**2)")
