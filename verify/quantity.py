@@ -495,7 +495,7 @@ class _Parser:
 
     def index_item(self) -> Node:
         tok = self.peek()
-        if tok.kind == "num" and self.is_op(":", 1) or self.is_op(":"):
+        if (tok.kind == "num" and self.is_op(":", 1)) or self.is_op(":"):
             lower = None
             if tok.kind == "num":
                 lower = self._int_literal(self.next())
@@ -816,7 +816,7 @@ def _param_values(params: Mapping[str, object], shapes: Mapping[str, tuple[int, 
                     size *= d
                 if len(declared) > 2 or size != r * c or (len(declared) == 2 and declared != (r, c)):
                     raise ShapeMismatch(f"quantity: parameter {name!r} is a {r}x{c} matrix but "
-                                        f"its declared shape is {declared} (no column). Pass "
+                                        f"its declared shape is {declared}. Pass "
                                         "matching shapes.")
                 shape = declared
             elif (r, c) == (1, 1):
@@ -833,7 +833,7 @@ def _param_values(params: Mapping[str, object], shapes: Mapping[str, tuple[int, 
             raise TypeError(f"parameter {name!r}: expected a SymPy expression or Matrix, got "
                             f"{type(value).__name__}; wrap numbers with sympy.Rational.")
         if any(d < 1 for d in shape):
-            raise ShapeMismatch(f"quantity: parameter {name!r} has shape {shape} (no column); "
+            raise ShapeMismatch(f"quantity: parameter {name!r} has shape {shape}; "
                                 "every size must be >= 1.")
         out[name] = (shape, entries)
     return out
