@@ -1,0 +1,535 @@
+"""Audits of JT-1..JT-5 (Ji & Telgarsky, deep linear networks on separable data).
+
+One GD run (:func:`jt_run`) measures everything the five claims need along the same trajectory;
+each audit runs its own grid of configurations through the shared resumable sweep
+(:func:`verify.numerics.executor.run_tasks`) and applies its stated verdict rule.
+
+Choices where the paper is silent (and why):
+
+* Data: ``n`` points in the unit ball of ``R^d`` (``||x_i|| <= 1`` as in the paper), either with a
+  planted max-margin direction (:func:`planted_max_margin_data`, so the QP can be checked
+  against a known answer) or labelled by a random direction with a margin gap.
+* Initialisation: Gaussian layers with ``||W_k||_F ~ 0.5`` (small but not vanishing).
+* Step rule: ``eta_t = 1/beta_t`` with ``beta_t`` the certified smoothness bound of
+  :mod:`verify.numerics.jt_linear` (the paper's "eta_t <= 1/beta on the smooth region").
+* JT-6: the paper proves no rates. Every fitted slope below is a power law in the iteration,
+  ``log gap ~ slope * log t``, over the last decade ``t in [T/10, T]``, and is labelled
+  EXPLORATORY; verdicts use only its sign.
+
+References:
+    Ji & Telgarsky 2019, ICLR; ../shared/papers/CLAIMS.md JT-1..JT-6; issue 6.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .auditing import AuditContext, AuditOutcome, seed_for
+from .executor import Task, run_tasks
+from .jt_linear import (
+    jt_init,
+    jt_step_size,
+    nonseparable_data,
+    planted_max_margin_data,
+    product,
+    risk_and_grads,
+    run_jt_gd,
+    separable_data,
+    soft_margin_direction,
+    svm_direction,
+)
+from .plotting import new_figure, save_figure
+from .rates import fit_linear_rate
+from .results import SubVerdict
+
+__all__ = [
+    "audit_jt1", "audit_jt2", "audit_jt3", "audit_jt4", "audit_jt5", "jt_run", "jt_configs",
+    "transcribed_D", "JT1_RTOL", "DECAY_SLOPE",
+]
+
+#: JT-1 tolerance: the identity holds to round-off. Residual / (sum of the Frobenius norms of the
+#: four Gram terms) <= 1e-13 (~450 ulp; the terms are sums of a few dozen float64 products).
+JT1_RTOL = 1e-13
+#: A quantity "tends to its limit" if its log-log slope over the last decade of iterations,
+#: t in [T/10, T], has its 95% CI below -0.1: a plateau (a finite limit already reached) has
+#: slope 0, so the CI must exclude decay slower than t^{-0.1}.
+DECAY_SLOPE = -0.1
+#: JT-4: the direction must also be close in absolute terms at the last iterate.
+JT4_FINAL = 1e-2
+#: Quick tier length (seconds per run on a busy 2-core machine).
+QUICK_STEPS = 1000
+EXPLORATORY = ("EXPLORATORY (JT-6): the paper proves no rate; this fitted power law describes "
+               "our runs only and is not a claim of the paper.")
+
+
+def jt_configs(quick: bool, *, claim: str) -> list[dict]:
+    """The grid of runs. Quick: d=5, n=30, depths 2-3, width 4, both losses, 1,000 steps.
+
+    Full: d in {5, 20}, margins {0.1, 0.2} (planted) plus one unplanted data set per d, depths
+    2-5, widths {4, 16}, both losses, 20,000 steps (JT-1 checks every step, so it uses a sub-grid).
+    """
+    if quick:
+        grid = [dict(kind="planted", n=30, d=5, margin=0.2, depth=L, width=4, loss=loss,
+                     steps=QUICK_STEPS) for L in (2, 3) for loss in ("logistic", "exponential")]
+        if claim in ("JT-2", "JT-3"):
+            grid.append(dict(kind="random", n=30, d=5, margin=0.1, depth=3, width=4,
+                             loss="logistic", steps=QUICK_STEPS))
+        return grid
+    grid = []
+    for d in (5, 20):
+        for kind, margin in (("planted", 0.1), ("planted", 0.2), ("random", 0.1)):
+            for L in (2, 3, 4, 5):
+                for width in (4, 16):
+                    for loss in ("logistic", "exponential"):
+                        grid.append(dict(kind=kind, n=50, d=d, margin=margin, depth=L,
+                                         width=width, loss=loss, steps=20_000))
+    if claim == "JT-1":  # every-step Gram residuals are 2x the cost; depth/width/loss suffice
+        grid = [c for c in grid if c["kind"] == "planted" and c["margin"] == 0.2]
+        for c in grid:
+            c["steps"] = 3000
+    return grid
+
+
+def _key(claim, c):
+    return (f"{claim}_{c['kind']}_n{c['n']}_d{c['d']}_m{c['margin']:g}_L{c['depth']}_w{c['width']}"
+            f"_{c['loss']}_T{c['steps']}" + (f"_eta{c['eta']:g}" if c.get("eta") else ""))
+
+
+def transcribed_D(Ws0) -> float:
+    """JT-3's D exactly as transcribed in CLAIMS.md (marked unverified there).
+
+    ``D = max_k ||W_k(0)||_F^2 - ||W_L(0)||_F^2 + sum_{k<L} ||W_k(0) W_k(0)^T -
+    W_{k+1}(0)^T W_{k+1}(0)||_2``, read with the usual precedence: (max) - (last) + (sum).
+    """
+    fro = [float(np.sum(W * W)) for W in Ws0]
+    s = sum(float(np.linalg.norm(Ws0[k] @ Ws0[k].T - Ws0[k + 1].T @ Ws0[k + 1], 2))
+            for k in range(len(Ws0) - 1))
+    return max(fro) - fro[-1] + s
+
+
+def _late_fit(t, gap):
+    """Exploratory power-law fit of ``gap`` vs ``t`` over the last decade, ``t in [T/10, T]``."""
+    t = np.asarray(t, float)
+    gap = np.asarray(gap, float)
+    T = t[-1]
+    ok = (t >= max(1.0, T / 10.0)) & np.isfinite(gap) & (gap > 0)
+    idx = np.flatnonzero(ok)
+    if idx.size < 3:
+        return None
+    f = fit_linear_rate(gap[idx], steps=np.log(t[idx]))
+    return {"slope": {"value": f.slope, "ci95": list(f.slope_ci95)}, "n": f.n,
+            "t_window": [float(t[idx[0]]), float(T)], "first": float(gap[idx[0]]),
+            "last": float(gap[idx[-1]])}
+
+
+def _decays(fit) -> bool:
+    return fit is not None and fit["slope"]["ci95"][1] < DECAY_SLOPE
+
+
+def jt_run(kind: str, n: int, d: int, margin: float, depth: int, width: int, loss: str,
+           steps: int, seed: int, eta_factor: float | None = None, check_jt1: bool = False) -> dict:
+    """One GD run; returns every JT measurement (JSON-able).
+
+    Args:
+        kind: "planted", "random" (separable) or "nonseparable" (negative control).
+        eta_factor: None for the certified step rule; else a constant step of ``eta_factor``
+            times the certified step at initialisation (negative control for JT-5).
+    """
+    rng = np.random.default_rng(seed_for(seed, "JT data", kind, n, d, margin))
+    data = {"planted": lambda: planted_max_margin_data(n, d, margin, rng),
+            "random": lambda: separable_data(n, d, margin, rng),
+            "nonseparable": lambda: nonseparable_data(n, d, rng)}[kind]()
+    Ws0 = jt_init(d, [width] * (depth - 1), 0.5,
+                  np.random.default_rng(seed_for(seed, "JT init", kind, d, depth, width, loss)))
+    eta = None
+    if eta_factor is not None:
+        R0, G0, _ = risk_and_grads(Ws0, data.X, data.y, loss)
+        eta = eta_factor * jt_step_size(Ws0, G0, R0)
+    run = run_jt_gd(Ws0, data.X, data.y, loss, steps, eta=eta, check_jt1=check_jt1)
+    if kind == "nonseparable":
+        ubar, ref = soft_margin_direction(data.X, data.y), "soft-margin SVM (C=1e4)"
+    else:
+        ubar, ref = svm_direction(data.X, data.y), "hard-margin SVM QP"
+    t = np.maximum(run.steps, 1)
+    cos_gap, fro, stab, align = [], [], [], []
+    for Ws in run.Ws:
+        w = product(Ws)
+        cos_gap.append(1.0 - float(w @ ubar) / float(np.linalg.norm(w)))
+        fro.append([float(np.linalg.norm(W)) for W in Ws])
+        svd = [np.linalg.svd(W) for W in Ws]
+        stab.append([1.0 - float(s[1][0]) / float(np.linalg.norm(s[1])) for s in svd])
+        # |<v_{k+1}, u_k>|: right singular vector of W_{k+1} against left singular vector of W_k
+        align.append([1.0 - abs(float(svd[k + 1][2][0] @ svd[k][0][:, 0]))
+                      for k in range(len(Ws) - 1)])
+    D = transcribed_D(Ws0)
+    gaps = run.rank_gap
+    worst = np.unravel_index(int(np.argmax(gaps)), gaps.shape)
+    dec = np.diff(run.risk_all)
+    # a step that leaves the risk unchanged only counts as a violation above the float floor
+    viol = np.flatnonzero((dec > 0) | ((dec == 0) & (run.risk_all[1:] > 1e-300)))
+    planted_gap = None if data.planted is None else 1.0 - abs(float(ubar @ data.planted))
+    return {
+        "config": dict(kind=kind, n=n, d=d, margin=margin, depth=depth, width=width, loss=loss,
+                       steps=steps, seed=seed, eta_factor=eta_factor),
+        "reference": ref, "svm_vs_planted_1mcos": planted_gap,
+        "t": run.steps.tolist(), "risk": run.risk.tolist(), "cos_gap": cos_gap, "fro": fro,
+        "stable_gap": stab, "align_gap": align,
+        "executed_steps": int(len(run.etas)), "stopped": run.stopped,
+        "eta_first_last": [float(run.etas[0]), float(run.etas[-1])],
+        "jt1_max_residual": float(run.jt1_residual.max()) if check_jt1 else None,
+        "jt1_max_flow_residual": float(run.jt1_flow_residual.max()) if check_jt1 else None,
+        "jt3_D": D, "jt3_max_gap": float(gaps.max()), "jt3_argmax": [int(worst[0]), int(worst[1])],
+        "jt3_max_gap_per_layer": gaps.max(axis=0).tolist(),
+        "jt3_gap_t": run.steps.tolist(), "jt3_gap_rec": gaps[run.steps].tolist(),
+        "jt3_initial_fro2": [float(np.sum(W * W)) for W in Ws0],
+        "jt5_monotone": bool(viol.size == 0),
+        "jt5_first_increase": int(viol[0]) if viol.size else None,
+        "jt5_sum": float(np.sum(run.etas * run.grad_sq)), "jt5_2R0": 2.0 * float(run.risk_all[0]),
+        "wall_time_s": run.wall_time_s,
+    }
+
+
+def _run_grid(ctx, claim, configs, **extra):
+    # JT-2..JT-5 measure the same trajectories: they share one runs folder, so a run made for
+    # one claim is reused (resumed) by the others. JT-1 runs carry extra per-step checks.
+    prefix = "jt1" if extra.get("check_jt1") else "jt"
+    runs_dir = Path(ctx.out) / "runs" / f"JT-{ctx.tier}"
+    tasks = [Task(_key(prefix, c), jt_run, dict(**{k: v for k, v in c.items() if k != "eta"},
+                                                seed=ctx.seed, **extra)) for c in configs]
+    return list(run_tasks(tasks, runs_dir=runs_dir, workers=ctx.workers,
+                          progress=ctx.progress, desc=claim).results)
+
+
+
+def _label(r):
+    c = r["config"]
+    return f"{c['kind']} d={c['d']} L={c['depth']} w={c['width']} {c['loss'][:3]}"
+
+
+def _quick_note(ctx, configs):
+    if not ctx.quick:
+        return []
+    return [f"QUICK TIER: {len(configs)} runs at d=5, n=30, depths 2-3, width 4, <= 1,000 steps; "
+            "the full tier runs d in {5, 20}, depths 2-5, widths {4, 16}, 20,000 steps."]
+
+
+# ---------------------------------------------------------------------------------------- JT-1
+
+def audit_jt1(ctx: AuditContext) -> AuditOutcome:
+    """JT-1: along real GD trajectories the per-step change of ``W_{k+1}^T W_{k+1} - W_k W_k^T``
+    equals ``eta^2 (G_{k+1}^T G_{k+1} - G_k G_k^T)`` to float64 round-off.
+
+    References:
+        CLAIMS.md JT-1 [derived]; same algebra as Du, Hu & Lee 2018, Thm 2.1 / DU-3.
+    """
+    configs = jt_configs(ctx.quick, claim="JT-1")
+    if ctx.quick:
+        for c in configs:
+            c["steps"] = 300
+    res = _run_grid(ctx, "JT-1", configs, check_jt1=True)
+    worst = max(r["jt1_max_residual"] for r in res)
+    subs = [SubVerdict(
+        "JT-1: per-step change = eta^2 (G_{k+1}^T G_{k+1} - G_k G_k^T) along GD",
+        "consistent" if worst <= JT1_RTOL else "inconsistent",
+        f"consistent iff, over every step, every adjacent pair k and every run, "
+        f"||Delta - eta^2(...)||_F / (sum of the Frobenius norms of the four Gram terms) <= "
+        f"{JT1_RTOL:g}",
+        measured={"max relative residual": worst, "runs": len(res),
+                  "steps checked": sum(r["executed_steps"] for r in res),
+                  "per run": {_label(r): r["jt1_max_residual"] for r in res}},
+        paper={"statement": "conserved under gradient flow; GD changes it by eta^2(...) per "
+                            "step [derived in CLAIMS.md]"})]
+    flow = min(r["jt1_max_flow_residual"] for r in res)
+    subs.append(SubVerdict(
+        "control: gradient-flow prediction (no change) tested on the same GD steps",
+        "consistent" if flow <= JT1_RTOL else "inconsistent",
+        "the same rule with the prediction 0 (exact conservation) in place of the eta^2 term; at "
+        "finite steps it must be rejected, else the check could not tell the two apart",
+        measured={"smallest per-run max relative residual": flow},
+        control=True, expected="inconsistent"))
+    fig, ax = new_figure()
+    ax.bar(range(len(res)), [max(r["jt1_max_residual"], 1e-18) for r in res], label="eta^2 formula")
+    ax.bar(range(len(res)), [r["jt1_max_flow_residual"] for r in res], alpha=0.4,
+           label="flow (no change)")
+    ax.axhline(JT1_RTOL, color="k", ls="--", label="tolerance")
+    ax.set(yscale="log", xlabel="run", ylabel="max relative residual", title="JT-1 along GD")
+    ax.set_xticks(range(len(res)), [_label(r) for r in res], rotation=60, fontsize=6)
+    ax.legend(fontsize=7)
+    figs = save_figure(fig, ctx.out, f"JT-1-{ctx.tier}")
+    return AuditOutcome(subs=tuple(subs), figures=figs,
+                        params={"configs": configs, "rtol": JT1_RTOL, "step rule": "1/beta_t"},
+                        notes=tuple(_quick_note(ctx, configs)
+                                    + ["JT-1 is an identity ('verify prove JT-1'); this audit "
+                                       "measures it in float64 along real GD runs."]))
+
+
+# ---------------------------------------------------------------------------------------- JT-2
+
+def audit_jt2(ctx: AuditContext) -> AuditOutcome:
+    """JT-2: risk -> 0, ||W_k||_F -> inf, stable-rank ratio -> 1, alignment -> 1.
+
+    Each quantity is turned into a gap that must tend to 0: R, 1/||W_k||_F, 1 - ||W_k||_2/||W_k||_F
+    and 1 - |<v_{k+1}, u_k>|. Fits are EXPLORATORY (JT-6).
+
+    References:
+        Ji & Telgarsky 2019, main alignment theorem; CLAIMS.md JT-2, JT-6.
+    """
+    configs = jt_configs(ctx.quick, claim="JT-2")
+    res = _run_grid(ctx, "JT-2", configs)
+    ctrl = _run_grid(ctx, "JT-2", [dict(kind="nonseparable", n=30, d=5, margin=0.0, depth=3,
+                                        width=4, loss="logistic", steps=QUICK_STEPS)])[0]
+    rule = (f"consistent iff, for every run (and every layer / adjacent pair), the gap's "
+            f"log-log slope over the last decade t in [T/10, T] has its 95% CI below {DECAY_SLOPE} "
+            "(slope fitted by scipy.stats.linregress, t CI)")
+    subs = []
+    for name, getter, paper in _jt2_quantities():
+        fits, ok = {}, True
+        for r in res:
+            for j, series in enumerate(getter(r)):
+                if series is None:
+                    continue
+                f = _late_fit(r["t"], series)
+                fits[f"{_label(r)} [{j + 1}]"] = f["slope"] if f else "no window"
+                ok &= _decays(f)
+        subs.append(SubVerdict(f"JT-2: {name}", "consistent" if ok else "inconsistent", rule,
+                               measured={"late-window slopes (EXPLORATORY)": fits},
+                               paper={"statement": paper, "rate": "none proved (JT-6)"},
+                               note=EXPLORATORY))
+    for name, getter, _ in _jt2_quantities()[:2]:
+        f = _late_fit(ctrl["t"], getter(ctrl)[0])
+        subs.append(SubVerdict(
+            f"control: non-separable data (20% labels flipped), {name}",
+            "consistent" if _decays(f) else "inconsistent",
+            "the same rule on non-separable data, where the risk has a positive minimum and the "
+            "weights stay bounded: it must be rejected",
+            measured={"late-window slope (EXPLORATORY)": f["slope"] if f else None,
+                      "gap first/last in window": [f["first"], f["last"]] if f else None},
+            control=True, expected="inconsistent"))
+    figs = _jt2_figure(ctx, res)
+    return AuditOutcome(subs=tuple(subs), figures=figs, params={"configs": configs},
+                        notes=tuple(_quick_note(ctx, configs) + [EXPLORATORY]))
+
+
+def _jt2_quantities():
+    def risk(r):
+        return [r["risk"]]
+
+    def inv_norm(r):
+        F = np.asarray(r["fro"])
+        return [1.0 / F[:, k] for k in range(F.shape[1])]
+
+    def stable(r):
+        S = np.asarray(r["stable_gap"])
+        # a row vector (the last layer) is rank one exactly: nothing to measure there
+        return [S[:, k] if k < S.shape[1] - 1 else None for k in range(S.shape[1])]
+
+    def align(r):
+        A = np.asarray(r["align_gap"])
+        return [A[:, k] for k in range(A.shape[1])]
+
+    return [("risk -> 0 (gap R)", risk, "R -> 0"),
+            ("||W_k||_F -> inf (gap 1/||W_k||_F)", inv_norm, "||W_k||_F -> infinity"),
+            ("stable rank ||W_k||_2/||W_k||_F -> 1 (gap 1 - ratio)", stable,
+             "W_k/||W_k||_F -> u_k v_k^T"),
+            ("alignment |<v_{k+1}, u_k>| -> 1 (gap 1 - |.|)", align, "|<v_{k+1}, u_k>| -> 1")]
+
+
+def _jt2_figure(ctx, res):
+    fig, ax = new_figure(2, 2)
+    for (name, getter, _), a in zip(_jt2_quantities(), ax.ravel()):
+        for r in res:
+            for series in getter(r):
+                if series is not None:
+                    a.plot(np.maximum(r["t"], 1), np.maximum(series, 1e-300), lw=0.8)
+        a.set(xscale="log", yscale="log", xlabel="iteration", title=name, ylabel="gap")
+    fig.suptitle(f"JT-2 ({ctx.tier}); fitted slopes are exploratory (JT-6)")
+    return save_figure(fig, ctx.out, f"JT-2-{ctx.tier}")
+
+
+# ---------------------------------------------------------------------------------------- JT-3
+
+def audit_jt3(ctx: AuditContext) -> AuditOutcome:
+    """JT-3: ``||W_k||_F^2 - ||W_k||_2^2 <= D`` on every iterate, with D exactly as transcribed.
+
+    The transcription is marked unverified. If it fails we report the counterexample (run, step,
+    layer, both sides) and the bound the data support (the largest ratio lhs/D and lhs - D seen);
+    D is never adjusted to make the check pass.
+
+    References:
+        Ji & Telgarsky 2019 (bound on the non-rank-one part of each layer); CLAIMS.md JT-3.
+    """
+    configs = jt_configs(ctx.quick, claim="JT-3")
+    res = _run_grid(ctx, "JT-3", configs)
+    worst = max(res, key=lambda r: r["jt3_max_gap"] - r["jt3_D"])
+    excess = worst["jt3_max_gap"] - worst["jt3_D"]
+    ratio = max(r["jt3_max_gap"] / r["jt3_D"] for r in res)
+    fails = [r for r in res if r["jt3_max_gap"] > r["jt3_D"]]
+    measured = {"runs": len(res), "runs violating": len(fails),
+                "max over runs of max_t,k (lhs - D)": excess,
+                "max over runs of max_t,k lhs / D": ratio,
+                "per run [max lhs, D]": {_label(r): [r["jt3_max_gap"], r["jt3_D"]] for r in res}}
+    note = ""
+    if fails:
+        step, layer = worst["jt3_argmax"]
+        measured["counterexample"] = {
+            "run": worst["config"], "step": step, "layer k": layer + 1,
+            "||W_k||_F^2 - ||W_k||_2^2": worst["jt3_max_gap"], "D (transcribed)": worst["jt3_D"],
+            "initial ||W_k(0)||_F^2": worst["jt3_initial_fro2"]}
+        note = (f"The data support at most lhs <= {ratio:.3g} x D (largest ratio seen) on these "
+                "runs; this is an empirical envelope, not a proved bound.")
+    subs = [SubVerdict(
+        "JT-3: ||W_k||_F^2 - ||W_k||_2^2 <= D on every iterate (D as transcribed, unverified)",
+        "consistent" if not fails else "inconsistent",
+        "consistent iff for every run, every GD iterate and every layer k, "
+        "||W_k||_F^2 - ||W_k||_2^2 <= D (no tolerance: D is a bound, and both sides are O(1))",
+        measured=measured,
+        paper={"D": "max_k ||W_k(0)||_F^2 - ||W_L(0)||_F^2 + sum_{k<L} ||W_k(0)W_k(0)^T - "
+                    "W_{k+1}(0)^T W_{k+1}(0)||_2 [unverified transcription]",
+               "setting": "gradient flow (we run GD with the certified 1/beta step)"},
+        note=note)]
+    # Control: the checker must be able to fail. Ask for a bound 10x tighter than D.
+    tight = all(r["jt3_max_gap"] <= 0.1 * r["jt3_D"] for r in res)
+    subs.append(SubVerdict(
+        "control: the same check with D/10", "consistent" if tight else "inconsistent",
+        "the rule with D replaced by D/10; it must be rejected, which shows the lhs comes within "
+        "a factor 10 of D on some run (the bound is not vacuous on our data)",
+        measured={"max lhs / D": ratio}, control=True, expected="inconsistent"))
+    fig, ax = new_figure()
+    for r in res:
+        g = np.asarray(r["jt3_gap_rec"]).max(axis=1)
+        ax.plot(np.maximum(r["jt3_gap_t"], 1), g / r["jt3_D"], lw=0.8, label=_label(r))
+    ax.axhline(1.0, color="k", ls="--", label="D")
+    ax.set(xscale="log", xlabel="iteration", ylabel="max_k (||W_k||_F^2 - ||W_k||_2^2) / D",
+           title="JT-3 (D as transcribed)")
+    ax.legend(fontsize=6)
+    figs = save_figure(fig, ctx.out, f"JT-3-{ctx.tier}")
+    return AuditOutcome(subs=tuple(subs), figures=figs, params={"configs": configs},
+                        notes=tuple(_quick_note(ctx, configs)
+                                    + ["D is audited exactly as transcribed in CLAIMS.md "
+                                       "(marked unverified); we did not adjust it."]))
+
+
+# ---------------------------------------------------------------------------------------- JT-4
+
+def audit_jt4(ctx: AuditContext) -> AuditOutcome:
+    """JT-4: w_prod/||w_prod|| -> the hard-margin SVM direction (computed by a SciPy QP).
+
+    References:
+        Ji & Telgarsky 2019 (logistic loss: convergence to the max-margin direction);
+        CLAIMS.md JT-4, JT-6.
+    """
+    configs = jt_configs(ctx.quick, claim="JT-4")
+    res = _run_grid(ctx, "JT-4", configs)
+    ctrl = _run_grid(ctx, "JT-4", [dict(kind="nonseparable", n=30, d=5, margin=0.0, depth=2,
+                                        width=4, loss="logistic", steps=QUICK_STEPS)])[0]
+    rule = (f"consistent iff for every run the final 1 - cos(w_prod, u-bar) <= {JT4_FINAL:g} and "
+            f"its log-log slope over the last decade t in [T/10, T] has its 95% CI below "
+            f"{DECAY_SLOPE}")
+
+    def judge(r):
+        f = _late_fit(r["t"], r["cos_gap"])
+        return f, (r["cos_gap"][-1] <= JT4_FINAL and _decays(f))
+
+    per, ok = {}, True
+    for r in res:
+        f, good = judge(r)
+        ok &= good
+        per[_label(r)] = {"final 1-cos": r["cos_gap"][-1], "T": r["t"][-1],
+                          "slope (EXPLORATORY)": f["slope"] if f else None}
+    planted = [r["svm_vs_planted_1mcos"] for r in res if r["svm_vs_planted_1mcos"] is not None]
+    subs = [SubVerdict("JT-4: w_prod direction -> hard-margin SVM direction",
+                       "consistent" if ok else "inconsistent", rule,
+                       measured={"per run": per,
+                                 "QP check: max 1-|cos(u-bar, planted)|": max(planted)
+                                 if planted else None},
+                       paper={"statement": "w_prod/||w_prod|| -> u-bar (logistic loss)",
+                              "rate": "none proved (JT-6)"},
+                       note=EXPLORATORY + " The paper states the limit for the logistic loss; "
+                                          "we also report the exponential loss.")]
+    f, good = judge(ctrl)
+    subs.append(SubVerdict(
+        "control: non-separable data (20% labels flipped), against the soft-margin direction",
+        "consistent" if good else "inconsistent",
+        "the same rule; the hard-margin QP is infeasible, so the reference is the soft-margin SVM "
+        "(C=1e4). The logistic risk has a finite minimiser, so the gap must plateau: rejected",
+        measured={"final 1-cos": ctrl["cos_gap"][-1],
+                  "late slope (EXPLORATORY)": f["slope"] if f else None},
+        control=True, expected="inconsistent"))
+    fig, ax = new_figure()
+    for r in res + [ctrl]:
+        ax.plot(np.maximum(r["t"], 1), np.maximum(r["cos_gap"], 1e-17), lw=0.8,
+                ls="--" if r is ctrl else "-",
+                label=_label(r) + (" (control)" if r is ctrl else ""))
+    ax.set(xscale="log", yscale="log", xlabel="iteration", ylabel="1 - cos(w_prod, u-bar)",
+           title="JT-4 (fitted slopes exploratory, JT-6)")
+    ax.legend(fontsize=6)
+    figs = save_figure(fig, ctx.out, f"JT-4-{ctx.tier}")
+    return AuditOutcome(subs=tuple(subs), figures=figs,
+                        params={"configs": configs, "final threshold": JT4_FINAL,
+                                "decay slope": DECAY_SLOPE, "svm": "SLSQP QP, LP start"},
+                        notes=tuple(_quick_note(ctx, configs) + [EXPLORATORY]))
+
+
+# ---------------------------------------------------------------------------------------- JT-5
+
+#: JT-5 control: a constant step this many times the certified step at initialisation.
+JT5_CONTROL_FACTOR = 100.0
+
+
+def audit_jt5(ctx: AuditContext) -> AuditOutcome:
+    """JT-5: with eta_t <= 1/beta_t the risk decreases every step and sum eta_t ||grad||^2 <= 2R(0).
+
+    References:
+        Ji & Telgarsky 2019 (GD analysis, descent lemma); CLAIMS.md JT-5.
+    """
+    configs = jt_configs(ctx.quick, claim="JT-5")
+    res = _run_grid(ctx, "JT-5", configs)
+    rule = ("consistent iff on every run R_{t+1} < R_t at every executed step (ties allowed only "
+            "once R < 1e-300) and sum_t eta_t ||grad R(W_t)||^2 <= 2 R(W(0))")
+
+    def ok(r):
+        return r["jt5_monotone"] and r["jt5_sum"] <= r["jt5_2R0"]
+
+    subs = [SubVerdict(
+        "JT-5: eta_t = 1/beta_t (certified): monotone risk and sum eta ||grad||^2 <= 2R(0)",
+        "consistent" if all(ok(r) for r in res) else "inconsistent", rule,
+        measured={"per run [monotone, sum, 2R(0), steps]":
+                  {_label(r): [r["jt5_monotone"], r["jt5_sum"], r["jt5_2R0"],
+                               r["executed_steps"]] for r in res}},
+        paper={"statement": "eta_t <= 1/beta(R) => R decreases; sum eta_t||grad||^2 <= 2R(W(0))"})]
+    ctrl_cfgs = [dict(kind="planted", n=30, d=5, margin=0.2, depth=L, width=4, loss="logistic",
+                      steps=300, eta=JT5_CONTROL_FACTOR) for L in (2, 3)]
+    ctrl = _run_grid(ctx, "JT-5", ctrl_cfgs, eta_factor=JT5_CONTROL_FACTOR)
+    subs.append(SubVerdict(
+        f"control: constant step {JT5_CONTROL_FACTOR:g} x the certified step at init",
+        "consistent" if all(ok(r) for r in ctrl) else "inconsistent",
+        "the same rule on runs whose step violates eta <= 1/beta; it must be rejected",
+        measured={"per run [monotone, first increase, sum, 2R(0)]":
+                  {_label(r): [r["jt5_monotone"], r["jt5_first_increase"], r["jt5_sum"],
+                               r["jt5_2R0"]] for r in ctrl}},
+        control=True, expected="inconsistent"))
+    fig, ax = new_figure(1, 2)
+    for r in res:
+        ax[0].plot(np.maximum(r["t"], 1), r["risk"], lw=0.8, label=_label(r))
+    for r in ctrl:
+        ax[0].plot(np.maximum(r["t"], 1), r["risk"], lw=0.8, ls="--", label=_label(r) + " ctrl")
+    ax[0].set(xscale="log", yscale="log", xlabel="iteration", ylabel="risk", title="JT-5 risk")
+    ax[0].legend(fontsize=6)
+    rows = res + ctrl
+    ax[1].bar(range(len(rows)), [r["jt5_sum"] / r["jt5_2R0"] for r in rows])
+    ax[1].axhline(1.0, color="k", ls="--")
+    ax[1].set(ylabel="sum eta ||grad||^2 / 2R(0)", title="JT-5 budget (<= 1 claimed)")
+    ax[1].set_xticks(range(len(rows)), [_label(r) + (" ctrl" if r in ctrl else "") for r in rows],
+                     rotation=60, fontsize=6)
+    figs = save_figure(fig, ctx.out, f"JT-5-{ctx.tier}")
+    return AuditOutcome(subs=tuple(subs), figures=figs,
+                        params={"configs": configs, "control factor": JT5_CONTROL_FACTOR,
+                                "beta": "certified curvature bound on the step segment "
+                                        "(numerics/jt_linear.py)"},
+                        notes=tuple(_quick_note(ctx, configs)
+                                    + ["beta_t is our explicit smoothness bound (ell'' <= ell, "
+                                       "|ell'| <= ell, ||x|| <= 1); the paper's beta(R) may be "
+                                       "a different bound of the same kind."]))
