@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from .gb_audits import audit_gb1, audit_gb2
 from .jt_audits import audit_jt1, audit_jt2, audit_jt3, audit_jt4, audit_jt5
 
 __all__ = ["COMPANION_AUDITS"]
@@ -24,4 +25,6 @@ COMPANION_AUDITS = MappingProxyType({
     "JT-3": audit_jt3,
     "JT-4": audit_jt4,
     "JT-5": audit_jt5,
+    "GB-1": audit_gb1,
+    "GB-2": audit_gb2,
 })

@@ -1,0 +1,110 @@
+"""GB-1, GB-2 (Gidel, Bach & Lacoste-Julien): quick audits, controls, closed-form RRR reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+from verify.numerics.auditing import AuditContext
+from verify.numerics.companion import COMPANION_AUDITS
+from verify.numerics.gb_incremental import (
+    aligned_init,
+    gb_problem,
+    gd_two_layer,
+    learning_time_formula,
+    mode_values,
+    rrr_solution,
+)
+from verify.numerics.results import combine_verdicts
+
+
+@pytest.fixture(scope="module")
+def gb_reports(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gb")
+    cache = {}
+
+    def get(cid):
+        if cid not in cache:
+            o = COMPANION_AUDITS[cid](AuditContext(claim_id=cid, quick=True, seed=0, out=out))
+            cache[cid] = (o, combine_verdicts(o.subs))
+        return cache[cid]
+
+    return get
+
+
+# ------------------------------------------------------------------ closed-form RRR reference
+
+def test_gb_1_rrr_whitened_is_truncated_svd():
+    Syx = np.diag([3.0, 2.0, 1.0])
+    np.testing.assert_allclose(rrr_solution(np.eye(3), Syx, 1), np.diag([3.0, 0, 0]), atol=1e-14)
+    np.testing.assert_allclose(rrr_solution(np.eye(3), Syx, 2), np.diag([3.0, 2.0, 0]), atol=1e-14)
+    np.testing.assert_allclose(rrr_solution(np.eye(3), Syx, 0), np.zeros((3, 3)))
+
+
+def test_gb_1_rrr_full_rank_is_ols():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((4, 4))
+    Sx = A @ A.T + np.eye(4)
+    Syx = rng.standard_normal((3, 4))
+    np.testing.assert_allclose(rrr_solution(Sx, Syx, 3), Syx @ np.linalg.inv(Sx), atol=1e-10)
+
+
+def test_gb_1_rrr_rank1_matches_brute_force_non_whitened():
+    Sx = np.diag([4.0, 1.0])
+    Syx = np.diag([3.0, 2.0])  # s / sqrt(lam) = (1.5, 2): rank-1 RRR keeps mode 2, not mode 1
+
+    def loss(p):
+        W = np.outer(p[:2], p[2:])
+        return 0.5 * np.trace(W @ Sx @ W.T) - np.trace(W @ Syx.T)
+
+    best = min((optimize.minimize(loss, x0, method="BFGS", options={"gtol": 1e-10})
+                for x0 in np.random.default_rng(0).standard_normal((8, 4))), key=lambda r: r.fun)
+    W1 = rrr_solution(Sx, Syx, 1)
+    np.testing.assert_allclose(W1, np.diag([0.0, 2.0]), atol=1e-12)
+    assert loss(np.array([0, 1, 0, 2.0])) == pytest.approx(best.fun, abs=1e-8)
+
+
+def test_gb_2_mode_recursion_matches_gd_exactly():
+    # Aligned balanced init: each mode follows w+ = w (1 + eta (s - lam w))^2 (CLAIMS.md GB-2).
+    P = gb_problem([3.0, 1.0], [2.0, 1.0], 4, 3, 20, np.random.default_rng(2))
+    W1, W2 = aligned_init(P, 3, 3.0)
+    _, Ws = gd_two_layer(W1, W2, P.Sx, P.Syx, 0.05, 50)
+    w = np.exp(-6.0) * np.ones(2)
+    for t in range(50):
+        w = w * (1 + 0.05 * (P.s - P.lam * w)) ** 2
+    np.testing.assert_allclose(mode_values(Ws[-1], P), w, rtol=1e-10)
+
+
+def test_gb_2_formula_values():
+    t = learning_time_formula(np.array([2.0]), np.array([1.0]), 5.0, 0.1)
+    assert t[0] == pytest.approx(5.0 / np.log(1.2))
+
+
+# ------------------------------------------------------------------ quick audits
+
+def test_gb_1_incremental_quick(gb_reports):
+    out, verdict = gb_reports("GB-1")
+    assert verdict == "consistent"
+    claim = next(s for s in out.subs if not s.control)
+    assert max(claim.measured["min relative distance per rank r=0..k"][1:-1]) <= 0.1
+
+
+def test_gb_1_one_layer_negative_control(gb_reports):
+    out, _ = gb_reports("GB-1")
+    (ctrl,) = [s for s in out.subs if s.control]
+    assert ctrl.verdict == "inconsistent" and ctrl.control_ok
+
+
+def test_gb_2_formula_quick(gb_reports):
+    out, verdict = gb_reports("GB-2")
+    assert verdict == "consistent"
+    f = out.subs[0].measured["mean relative error"]
+    assert -0.2 <= f["ci95"][0] <= f["ci95"][1] <= 0.2
+
+
+def test_gb_2_ordering_negative_control(gb_reports):
+    out, _ = gb_reports("GB-2")
+    (ctrl,) = [s for s in out.subs if s.control]
+    assert ctrl.verdict == "inconsistent" and ctrl.control_ok
+    assert ctrl.measured["GD learning order (mode index)"] != ctrl.measured["RRR order (mode index)"]
