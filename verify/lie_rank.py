@@ -443,10 +443,10 @@ def _decide(rows: np.ndarray, scale: np.ndarray, basis: np.ndarray | None) -> tu
     if basis is not None and basis.shape[0]:
         rows = rows - (rows @ basis.T) @ basis
     if rows.shape[0] == 0:
-        return np.zeros((0, rows.shape[1] if rows.ndim == 2 else 0)), np.inf, 0.0
+        return np.zeros((0, rows.shape[1] if rows.ndim == 2 else 0)), 1.0, 0.0
     _, s, vt = np.linalg.svd(rows, full_matrices=False)
     k = int(np.sum(s > RANK_TOL))
-    kept = float(s[k - 1]) if k else np.inf
+    kept = float(s[k - 1]) if k else 1.0  # nothing kept: compare with the unit scale of the rows
     dropped = float(s[k]) if k < s.size else 0.0
     return vt[:k], kept, dropped
 

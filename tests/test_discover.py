@@ -1,0 +1,150 @@
+"""Tests of ``verify.discover``: hand-derived counts, proofs, span of the known families.
+
+Hand derivations (f is the network output; a law must satisfy <grad Q, grad_theta f_j(x)> = 0):
+
+* 1-1-1 linear, f = v u x: grad f = x (v, u); W(theta) = span{(v, u)}, dim 1, and brackets of
+  multiples of one field vanish, so the count is D - 1 = 1; the law is u^2 - v^2.
+* 3-2-3 linear (U: 2x3, V: 3x2, f = V U x): the fibre of theta -> VU is the GL(2) orbit (dim 4), so
+  dim W = 12 - 4 = 8; brackets add the skew part (dim 1): count 12 - 9 = 3 = r(r+1)/2 with r = 2,
+  the entries of U U^T - V^T V (DU-3).
+* 3-2-2 ReLU: on a region the two hidden units are independent rescalings: count 2 (one DU-1 law
+  per hidden unit), and W is already closed under brackets.
+* diagonal net n=3, L=2 (f = <u * v, x>): per coordinate the field (v_i x_i, u_i x_i) spans one of two
+  directions: count 3, laws u_i^2 - v_i^2 (EX-1). For L=3 each coordinate has 3 parameters and one
+  direction: 2 laws per coordinate, 4 for n = 2 (EX-2).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sympy as sp
+
+from verify.certificates import Proven, Refuted
+from verify.discover import discover
+from verify.errors import BadInput
+from verify.lie_rank import lie_rank
+from verify.model import diagonal_net, mlp
+from verify.prove import Quantity, entries, prove_conserved
+from verify.symbolic import param_matrices
+from proofs.du_hu_lee import matrix_balance, neuron_balance
+
+
+def _law_expr(law) -> sp.Expr:
+    expr = sp.Integer(0)
+    for c, mon in law.terms:
+        term = sp.Rational(c)
+        for name in mon:
+            term *= sp.Symbol(name, real=True)
+        expr += term
+    return expr
+
+
+def _in_span(basis: list[sp.Expr], target: sp.Expr) -> bool:
+    """Exact rational span test over the monomials of the polynomials involved."""
+    polys = [sp.expand(b).as_coefficients_dict() for b in basis]
+    t = sp.expand(target).as_coefficients_dict()
+    mons = sorted({m for p in polys + [t] for m in p}, key=str)
+    A = sp.Matrix([[p.get(m, 0) for p in polys] for m in mons])
+    Ab = A.row_join(sp.Matrix([t.get(m, 0) for m in mons]))
+    return A.rank() == Ab.rank()
+
+
+def _family(model, quantity: Quantity) -> list[sp.Expr]:
+    return [q for _, q in entries(quantity.build(param_matrices(model)))]
+
+
+def test_discover_1_1_1_linear_hand_count():
+    r = discover(mlp((1, 1, 1), "identity"))
+    assert r.state_dim == 2 and r.count == 1
+    assert [l.text for l in r.laws] == ["W1[0,0]^2 - W2[0,0]^2"]
+    assert r.polynomial_rank == 1
+
+
+@pytest.mark.parametrize("model,count,n_laws", [
+    (mlp((3, 2, 3), "identity"), 3, 3),
+    (mlp((3, 4, 2, 3), "identity"), 13, 13),  # hidden widths 4, 2: 10 + 3 (DU-3 per layer)
+    (mlp((3, 2, 2), "relu"), 2, 2),
+    (mlp((3, 3, 2), "relu", bias=True), 3, 3),
+    (diagonal_net(3, 2), 3, 3),
+    (diagonal_net(2, 3), 4, 4),
+])
+def test_discover_hand_counts_and_every_law_proven(model, count, n_laws):
+    r = discover(model)
+    assert r.count == count
+    assert len(r.laws) == n_laws
+    assert all(isinstance(l.certificate, Proven) for l in r.laws)
+    assert r.polynomial_rank == count  # here the quadratic laws are all of them
+    assert any("account for every independent law" in n for n in r.notes)
+    assert all(g > 1e6 for g in r.gaps)  # every rank decision had a clear singular-value gap
+
+
+def test_du_1_family_spanned_and_deletion_breaks_span():
+    model = mlp((3, 3, 2), "relu")
+    r = discover(model, count=False)
+    basis = [_law_expr(l) for l in r.laws]
+    family = _family(model, neuron_balance(model))
+    assert all(_in_span(basis, q) for q in family)
+    for k in range(len(basis)):  # every law is needed
+        assert not all(_in_span(basis[:k] + basis[k + 1:], q) for q in family)
+
+
+def test_du_3_family_spanned_and_deletion_breaks_span():
+    model = mlp((3, 3, 2), "identity")
+    r = discover(model, count=False)
+    basis = [_law_expr(l) for l in r.laws]
+    family = _family(model, matrix_balance(1))
+    assert all(_in_span(basis, q) for q in family)
+    assert len(basis) == 6
+    for k in range(len(basis)):
+        assert not all(_in_span(basis[:k] + basis[k + 1:], q) for q in family)
+
+
+def test_ex_1_family_spanned():
+    model = diagonal_net(3, 2)
+    r = discover(model, count=False)
+    basis = [_law_expr(l) for l in r.laws]
+    u, v = sp.symbols("u1[0:3]", real=True), sp.symbols("u2[0:3]", real=True)
+    for i in range(3):
+        assert _in_span(basis, u[i] ** 2 - v[i] ** 2)
+    assert not _in_span(basis[1:], u[0] ** 2 - v[0] ** 2)
+
+
+def test_du_1_non_law_never_reported():
+    # Negative control: under ReLU the off-diagonal entries of W1 W1^T - W2^T W2 are not conserved
+    # (the engine refutes them) and must not lie in the discovered span.
+    model = mlp((3, 3, 2), "relu")
+    r = discover(model, count=False)
+    basis = [_law_expr(l) for l in r.laws]
+    off = _family(model, matrix_balance(1))[1]  # entry [0,1]
+    assert isinstance(prove_conserved(model, Quantity("offdiag", lambda P: off)), Refuted)
+    assert not _in_span(basis, off)
+
+
+def test_du_1_two_relu_regions_same_count():
+    model = mlp((3, 4, 2), "relu")
+    a, b = lie_rank(model, seed=0), lie_rank(model, seed=5)
+    assert a.region.patterns != b.region.patterns
+    assert a.count == b.count == 4
+    r = discover(model, degree=0)
+    assert r.region_check == r.count == 4 and "activation region" in r.region
+
+
+def test_discover_momentum_count_and_json():
+    r = discover(mlp((1, 1, 1), "identity"), dynamics="momentum")
+    # (u, v, du, dv) with fields X0 = (du, dv, 0, 0) and Y = (0, 0, x v, x u): measured count 1
+    # (the laws of the flow do not survive with momentum); the state has dimension 4.
+    assert r.state_dim == 4 and r.degree == 0 and r.count is not None
+    again = discover(mlp((1, 1, 1), "identity"), dynamics="momentum")
+    assert again.count == r.count
+    d = json.loads(discover(mlp((2, 2, 2), "identity")).to_json())
+    assert d["count"] == 3 and len(d["laws"]) == 3 and d["laws"][0]["certificate"]["verdict"] == "proven"
+    assert "independent conservation laws: 3" in discover(mlp((2, 2, 2), "identity")).render_text()
+
+
+def test_discover_bad_input():
+    with pytest.raises(BadInput, match="dynamics"):
+        discover(mlp((2, 2, 2), "identity"), dynamics="sgd")
+    with pytest.raises(BadInput, match="homogeneous"):
+        discover(mlp((2, 2, 2), "tanh"))
