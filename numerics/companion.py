@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from .gb_audits import audit_gb1, audit_gb2
 from .jt_audits import audit_jt1, audit_jt2, audit_jt3, audit_jt4, audit_jt5
+from .wn_audit import audit_wn1
 
 __all__ = ["COMPANION_AUDITS"]
 
@@ -27,4 +28,5 @@ COMPANION_AUDITS = MappingProxyType({
     "JT-5": audit_jt5,
     "GB-1": audit_gb1,
     "GB-2": audit_gb2,
+    "WN-1": audit_wn1,
 })
