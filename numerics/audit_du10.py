@@ -77,6 +77,7 @@ def rank1_run(d: int, seed: int, c_step: float = C_STEP, c_init: float = C_INIT,
     eta = c_step / sigma1
     errs, ratios = [], []
     err0 = None
+    same_sign = bool((us @ u) * (vs @ v) > 0)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for t in range(max_steps + 1):
             a = float(us @ u)
@@ -104,7 +105,7 @@ def rank1_run(d: int, seed: int, c_step: float = C_STEP, c_init: float = C_INIT,
     out = {"d": d, "seed": seed, "c_step": c_step, "c_init": c_init, "sigma1": sigma1,
            "steps_run": len(errs) - 1, "steps_to": steps_to,
            "ratio_min": float(np.min(ratios)), "ratio_max": float(np.max(ratios)),
-           "ratio_start": float(ratios[0]), "log10_error": np.log10(e).tolist()}
+           "ratio_start": float(ratios[0]), "same_sign_start": same_sign, "log10_error": np.log10(e).tolist()}
     try:
         # Stated window: from the first error <= 1e-2 sigma_1 (end of the escape phase) to the
         # first error < 1e-9 sigma_1 (well above the 1e-14 round-off floor of the error formula).
@@ -230,6 +231,27 @@ def audit_du10(ctx: AuditContext) -> AuditOutcome:
                   "fraction of runs inside the band": inside / len(main),
                   "fraction 95% CI": [lo, hi]},
         paper={"c_0, C_0": "universal constants, not given"}))
+
+    # Diagnostic added after the first full run (34/70 = 48.6% inside the band): when u_0^T u*
+    # and v_0^T v* have opposite signs, GD drives one of them through 0 on its way to the
+    # optimum, so the ratio passes through 0 or infinity; the theorem's "constant probability"
+    # event may be the same-sign event (probability 1/2). Not part of the overall rule's design.
+    same = [r for r in main if r.get("same_sign_start")]
+    if same:
+        k_same = sum(1 for r in same if BALANCE_BAND[0] <= r["ratio_min"]
+                     and r["ratio_max"] <= BALANCE_BAND[1])
+        subs.append(SubVerdict(
+            "(a) diagnostic: runs with sign(u_0^T u*) = sign(v_0^T v*)",
+            "consistent" if k_same / len(same) >= 0.9 else "inconsistent",
+            f"consistent iff >= 90% of the same-sign runs keep the ratio in {list(BALANCE_BAND)} "
+            "on every iterate (post-hoc diagnostic, see note)",
+            measured={"same-sign runs": len(same), "inside the band": k_same,
+                      "fraction 95% CI": list(wilson_interval(k_same, len(same))),
+                      "opposite-sign runs inside the band":
+                          sum(1 for r in main if not r.get("same_sign_start")
+                              and BALANCE_BAND[0] <= r["ratio_min"]
+                              and r["ratio_max"] <= BALANCE_BAND[1])},
+            note="Added after the full run; the pre-registered rule is the row above."))
 
     # Negative controls above the stability limit c_step < 1 (radial Hessian eigenvalue 2 sigma_1):
     # at 1.5 GD oscillates without converging (no minimum is stable); at 2.5 it blows up.
