@@ -256,6 +256,12 @@ def _smooth_factor(norms2: np.ndarray) -> float:
     return tot + (L - 1) * cross
 
 
+def _segment_bound(s: np.ndarray, gn: np.ndarray, risk: float, eta: float) -> float:
+    big = s + eta * gn
+    dz = float(np.prod(big) - np.prod(s))  # |z_i(W') - z_i(W)| <= ||w'_prod - w_prod||
+    return risk * math.exp(min(dz, 700.0)) * _smooth_factor(big)
+
+
 def smoothness_bound(Ws: Sequence[np.ndarray], grads: Sequence[np.ndarray], risk: float,
                      eta: float) -> float:
     """Upper bound on the curvature of ``R`` on the segment ``[W, W - eta * grad]``.
@@ -264,21 +270,22 @@ def smoothness_bound(Ws: Sequence[np.ndarray], grads: Sequence[np.ndarray], risk
     """
     s = np.array([np.linalg.norm(W, 2) for W in Ws])
     gn = np.array([np.linalg.norm(G) for G in grads])
-    big = s + eta * gn
-    dz = float(np.prod(big) - np.prod(s))  # |z_i(W') - z_i(W)| <= ||w'_prod - w_prod||
-    return risk * math.exp(min(dz, 700.0)) * _smooth_factor(big)
+    return _segment_bound(s, gn, risk, eta)
 
 
-def jt_step_size(Ws, grads, risk) -> float:
+def jt_step_size(Ws, grads, risk, spectral: np.ndarray | None = None) -> float:
     """The largest ``eta`` (to a factor 2, after fixed-point refinement) with ``eta * beta <= 1``.
 
     ``beta`` is :func:`smoothness_bound` on the segment of that very step, so the step is
-    certified by the descent lemma.
+    certified by the descent lemma. ``spectral`` (the layers' spectral norms) may be passed in
+    when the caller has them already.
     """
-    eta = 1.0 / smoothness_bound(Ws, grads, risk, 0.0)
+    s = np.array([np.linalg.norm(W, 2) for W in Ws]) if spectral is None else spectral
+    gn = np.array([np.linalg.norm(G) for G in grads])
+    eta = 1.0 / _segment_bound(s, gn, risk, 0.0)
     for _ in range(4):  # fixed point eta = 1/beta(eta): converges from above in a few rounds
-        eta = 1.0 / smoothness_bound(Ws, grads, risk, eta)
-    while eta * smoothness_bound(Ws, grads, risk, eta) > 1.0:
+        eta = 1.0 / _segment_bound(s, gn, risk, eta)
+    while eta * _segment_bound(s, gn, risk, eta) > 1.0:
         eta *= 0.5
     return eta
 
@@ -350,7 +357,8 @@ def run_jt_gd(Ws0: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray, loss: str
             raise DivergenceError(f"Risk became {R} at step {t} (eta={eta}); lower the step size.")
         risk_all.append(R)
         # JT-3 is a bound on *every* iterate: ||W_k||_F^2 - ||W_k||_2^2 for each layer.
-        gaps.append([float(np.sum(W * W) - np.linalg.norm(W, 2) ** 2) for W in Ws])
+        spec = np.array([np.linalg.norm(W, 2) for W in Ws])  # one SVD per layer per step
+        gaps.append([float(np.sum(W * W)) - float(sn) ** 2 for W, sn in zip(Ws, spec)])
         if t in rec or t == steps or R < risk_floor:
             t_rec.append(t)
             r_rec.append(R)
@@ -360,7 +368,7 @@ def run_jt_gd(Ws0: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray, loss: str
         if R < risk_floor:
             stopped = f"risk below {risk_floor:g}"
             break
-        h = jt_step_size(Ws, G, R) if eta is None else eta
+        h = jt_step_size(Ws, G, R, spectral=spec) if eta is None else eta
         etas.append(h)
         gsq.append(float(sum(np.sum(g * g) for g in G)))
         new = [W - h * g for W, g in zip(Ws, G)]
