@@ -352,6 +352,27 @@ def _prove_group(model: Model, laws: list[dict], entries, seed: int) -> list[tup
     return out
 
 
+def _candidate_components(allmon, order, bounds, sizes, T, G, factor, n_out) -> list[int]:
+    """Components whose sampled matrix has a nullspace, decided for all components of one size at
+    once (a batched SVD); most components have none, and a Python loop over ~5e4 of them cost
+    ~10 s on a 9^5 net (measured)."""
+    keep = []
+    for size in np.unique(sizes):
+        comps = np.flatnonzero(sizes == size)
+        R = min(T.shape[0], factor * (int(size) + 8) * n_out)
+        for chunk in np.array_split(comps, max(1, comps.size * R * int(size) // 4_000_000 + 1)):
+            idx = np.stack([order[bounds[c]:bounds[c + 1]] for c in chunk])  # (K, size)
+            A = _columns(allmon[idx.ravel()], T[:R], G[:R]).reshape(R, chunk.size, int(size))
+            A = A.transpose(1, 0, 2)
+            norms = np.linalg.norm(A, axis=1, keepdims=True)
+            A = A / np.where(norms > 0, norms, 1.0)
+            sv = np.linalg.svd(A, compute_uv=False)  # (K, size)
+            top = np.where(sv[:, :1] > 0, sv[:, :1], 1.0)
+            rank = (sv > NULL_TOL * top).sum(axis=1)
+            keep += [int(c) for c, r in zip(chunk, rank) if r < size]
+    return sorted(keep)
+
+
 def find_laws(model: Model, *, degree: int = 2, seed: int = 0, prove: bool = True) -> LawSearch:
     """All polynomial conservation laws of degree 1..``degree`` (every loss), each proven.
 
@@ -393,7 +414,7 @@ def _find_laws(model: Model, degree: int, seed: int, prove: bool) -> LawSearch:
     Tv, Gv = _samples(model, np.random.default_rng([seed, 13]), 8, n_x)  # fresh rows for re-checks
     units = _rows_per_unit(model)
     found, min_gap = [], np.inf
-    for c in range(ncomp):
+    for c in _candidate_components(allmon, order, bounds, sizes, T, G, factor, dims[-1]):
         idx = order[bounds[c]:bounds[c + 1]]
         mon = allmon[idx]
         R = min(T.shape[0], factor * (idx.size + 8) * dims[-1])
