@@ -11,6 +11,9 @@ At the paper's sizes (1000 -> 100 -> 100 -> 10, m = 1,000) it measures, in one p
 
 It prints measured numbers only; it asserts nothing (timings are not tests).
 
+On a loaded machine run it with ``OPENBLAS_NUM_THREADS=1``: OpenBLAS's busy-waiting threads
+collapse when other processes hold the cores (we saw 191 ms per iteration instead of 7 ms).
+
 Usage:
     python benchmarks/bench_du12_iteration.py            # ratios, ~1 minute
     python benchmarks/bench_du12_iteration.py --full     # + the 10,000-iteration run

@@ -24,7 +24,6 @@ from .matfact import (
     balance_gap,
     du6_increment,
     footnote_11_step,
-    gd_step,
     low_rank_target,
     mf_grad,
     run_mf_gd,
