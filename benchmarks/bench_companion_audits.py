@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 LIMIT_S = 600.0  # issue 6: "Keep each full audit under 10 minutes on this 2-core machine"
 
@@ -42,12 +43,18 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", nargs="*", default=list(COMPANION_AUDITS))
     ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--out", help="keep each audit's results and figures under this folder "
+                                  "(a fresh sub-folder per audit; default: a deleted temp folder)")
     args = ap.parse_args(argv)
     rows, worst = [], 0
     print(f"{'audit':6} {'tier':5} {'verdict':13} {'wall s':>8} {'limit s':>8} {'self MB':>8} "
           f"{'worker MB':>9}  within limit")
     for cid in args.only:
-        with tempfile.TemporaryDirectory() as out:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = tmp if args.out is None else str(Path(args.out) / cid)
+            if args.out is not None and Path(out).exists():
+                raise SystemExit(f"{out} exists; the benchmark times fresh runs, so give a new "
+                                 "--out folder.")
             t0 = time.perf_counter()
             p = subprocess.run([sys.executable, "-c", _CHILD, cid, "1" if args.quick else "0",
                                 str(args.workers), out], capture_output=True, text=True)
@@ -65,8 +72,6 @@ def main(argv=None) -> int:
               f"{LIMIT_S:8.0f} {r['self_maxrss_mb']:8.0f} {r['child_maxrss_mb']:9.0f}  "
               f"{'yes' if ok else 'NO'}")
     if args.json:
-        from pathlib import Path
-
         from verify.numerics.results import write_json_atomic
         write_json_atomic(Path(args.json), rows)
     return worst

@@ -1,4 +1,5 @@
-"""Audits of the companion papers (issue 6): Ji & Telgarsky, Gidel-Bach-Lacoste-Julien, Chou-Rauhut-Ward.
+"""Audits of the companion papers (issue 6): JT (Ji-Telgarsky), GB (Gidel-Bach-Lacoste-Julien),
+WN (Chou-Rauhut-Ward).
 
 ``COMPANION_AUDITS`` has the same shape as ``verify.numerics.audit.AUDITS`` (catalog id ->
 ``(AuditContext) -> AuditOutcome``), so the registry can take it in with one line:

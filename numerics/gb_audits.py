@@ -104,8 +104,11 @@ def gb2_run(s, lam, d_in, d_out, width, n, delta, eta, seed) -> dict:
 
 def _tasks(ctx, fn, name, grid):
     runs_dir = Path(ctx.out) / "runs" / f"{name}-{ctx.tier}"
-    tasks = [Task(f"{name}_s{len(g['s'])}_lam{'none' if g['lam'] is None else '-'.join(map(str, g['lam']))}"
-                  f"_d{g['delta']:g}_eta{g['eta']:g}", fn, dict(**g, seed=ctx.seed)) for g in grid]
+    def lam(g):
+        return "none" if g["lam"] is None else "-".join(map(str, g["lam"]))
+
+    tasks = [Task(f"{name}_s{len(g['s'])}_lam{lam(g)}_d{g['delta']:g}_eta{g['eta']:g}", fn,
+                  dict(**g, seed=ctx.seed)) for g in grid]
     return list(run_tasks(tasks, runs_dir=runs_dir, workers=ctx.workers, progress=ctx.progress,
                           desc=name).results)
 

@@ -22,7 +22,6 @@ References:
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np

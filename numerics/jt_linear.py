@@ -119,7 +119,7 @@ def separable_data(n: int, d: int, margin: float, rng: np.random.Generator) -> S
 
 
 def nonseparable_data(n: int, d: int, rng: np.random.Generator, flip: float = 0.2) -> SeparableData:
-    """Negative control: separable data with a fraction ``flip`` of labels flipped (not separable)."""
+    """Negative control: separable data with a fraction ``flip`` of labels flipped."""
     data = separable_data(n, d, 0.05, rng)
     y = data.y.copy()
     idx = rng.choice(n, size=max(2, int(flip * n)), replace=False)
@@ -173,7 +173,8 @@ def svm_direction(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def soft_margin_direction(X: np.ndarray, y: np.ndarray, C: float = 1e4) -> np.ndarray:
-    """Unit soft-margin SVM direction ``argmin ||u||^2/2 + C sum xi_i``, ``y_i <u,x_i> >= 1 - xi_i``.
+    """Unit soft-margin SVM direction: ``argmin ||u||^2/2 + C sum xi_i`` subject to
+    ``y_i <u, x_i> >= 1 - xi_i``, ``xi_i >= 0``.
 
     The reference for the non-separable negative control of JT-4, where the hard-margin QP is
     infeasible.
@@ -291,7 +292,7 @@ def jt_step_size(Ws, grads, risk, spectral: np.ndarray | None = None) -> float:
 
 
 def jt_init(d: int, widths: Sequence[int], scale: float, rng: np.random.Generator) -> list:
-    """Gaussian layers ``W_1 (widths[0], d), ..., W_L (1, widths[-1])``, each with ||W||_F ~ scale."""
+    """Gaussian layers ``W_1 (widths[0], d), ..., W_L (1, widths[-1])``, ``||W_k||_F ~ scale``."""
     dims = [d, *widths, 1]
     return [rng.standard_normal((dims[k + 1], dims[k])) * scale / math.sqrt(dims[k] * dims[k + 1])
             for k in range(len(dims) - 1)]

@@ -1,4 +1,4 @@
-"""Diagonal linear networks for sparse recovery: plain GD and GD on polar (weight-normalised) coordinates.
+"""Diagonal linear networks for sparse recovery: plain GD and GD on polar coordinates (WN).
 
 Model: ``w = u*u - v*v`` (elementwise), measurements ``y = A w*`` with Gaussian ``A`` (m, d),
 ``m < d``, sparse ``w*``; loss ``L = ||A w - y||^2 / (2m)``.

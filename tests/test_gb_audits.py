@@ -108,3 +108,22 @@ def test_gb_2_ordering_negative_control(gb_reports):
     (ctrl,) = [s for s in out.subs if s.control]
     assert ctrl.verdict == "inconsistent" and ctrl.control_ok
     assert ctrl.measured["GD learning order (mode index)"] != ctrl.measured["RRR order (mode index)"]
+
+
+def test_gb_2_companion_runner_writes_json_and_resumes(tmp_path):
+    import json
+
+    from verify.errors import BadInput
+    from verify.numerics.companion import run_companion_audit
+
+    rep = run_companion_audit("gb-2", quick=True, seed=0, out=tmp_path)
+    data = json.loads((tmp_path / "GB-2-quick.json").read_text())
+    assert data["claim_id"] == "GB-2" and data["verdict"] == rep.verdict == "consistent"
+    runs = sorted((tmp_path / "runs" / "GB-2-quick").glob("*.json"))
+    assert len(runs) == 10  # 9 sweep runs + the non-whitened control
+    stamp = [p.stat().st_mtime_ns for p in runs]
+    again = run_companion_audit("GB-2", quick=True, seed=0, out=tmp_path)
+    assert [p.stat().st_mtime_ns for p in runs] == stamp  # resumed from disk, not recomputed
+    assert again.subs[0].measured == rep.subs[0].measured
+    with pytest.raises(BadInput, match="companion audits"):
+        run_companion_audit("DU-10", quick=True, out=tmp_path)
