@@ -29,6 +29,11 @@ EXAMPLES = {
   verify prove DU-6 --format markdown > du6.md
 """,
     "list": "examples:\n  verify list\n  verify list --json\n",
+    "all": """examples:
+  verify all                        quick tier of every claim -> ./verify-report/index.html
+  verify all --full --out report/   paper-sized experiments
+  verify all --json                 the records on stdout as well
+""",
     "check": """examples:
   verify check examples/residual_free_relu.toml --quantity "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"
   verify check my_net.toml --quantity "W1 @ W1.T - W2.T @ W2" --json
@@ -52,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="verify", description="Prove, property-test and audit implicit-regularization claims.",
                 epilog=EXAMPLES["verify"], formatter_class=fmt)
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    al = sub.add_parser("all", help="run every job over the whole catalog and write a report",
+                        epilog=EXAMPLES["all"], formatter_class=fmt)
+    al.add_argument("--full", action="store_true", help="paper-sized experiments (default: quick tier)")
+    al.add_argument("--out", default="verify-report")
+    al.add_argument("--seed", type=int, default=0)
+    al.add_argument("--workers", type=int, default=1)
+    al.add_argument("--json", action="store_true")
+    al.add_argument("--quiet", action="store_true")
     ls = sub.add_parser("list", help="list catalog ids", epilog=EXAMPLES["list"], formatter_class=fmt)
     ls.add_argument("--json", action="store_true")
     pr = sub.add_parser("prove", help="prove identity claims", epilog=EXAMPLES["prove"], formatter_class=fmt)
@@ -182,6 +195,29 @@ def _cmd_check(args) -> int:
     return 0 if v.verdict == "proven" else 1
 
 
+def _cmd_all(args) -> int:
+    from pathlib import Path
+
+    from .report import BAD, run_all, write_report
+    if args.workers < 1:
+        raise BadInput(f"Got --workers {args.workers}; need >= 1.")
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    records = run_all(full=args.full, seed=args.seed, out=out, workers=args.workers,
+                      progress=not args.quiet and sys.stderr.isatty())
+    paths = write_report(records, out, seed=args.seed, full=args.full)
+    if args.json:
+        from dataclasses import asdict
+        print(json.dumps([asdict(r) for r in records], indent=1, default=str))
+    else:
+        for r in records:
+            shown = r.verdict if r.verdict != "not run" else f"not run: {r.reason[:60]}"
+            print(f"{r.id:8s} {r.kind:11s} {shown:40s} {r.seconds:7.2f} s  {r.evidence[:110]}")
+        counts = {v: sum(r.verdict == v for r in records) for v in sorted({r.verdict for r in records})}
+        print(f"\n{counts} in {time.perf_counter() - t0:.1f} s; report: {paths['html']}")
+    return 1 if any(r.verdict in BAD for r in records) else 0
+
+
 def _cmd_audit(args) -> int:
     from pathlib import Path
 
@@ -203,7 +239,8 @@ def _cmd_audit(args) -> int:
 def main(argv=None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return {"list": _cmd_list, "prove": _cmd_prove, "check": _cmd_check, "audit": _cmd_audit}[args.cmd](args)
+        return {"list": _cmd_list, "prove": _cmd_prove, "check": _cmd_check, "audit": _cmd_audit,
+                "all": _cmd_all}[args.cmd](args)
     except VerifyError as exc:
         # One line: the first line of the message names what, where (column / file:line) and what to do.
         print(f"verify: error: {str(exc).splitlines()[0]}", file=sys.stderr)

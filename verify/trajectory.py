@@ -69,12 +69,23 @@ def _grad(model, X, T):
 
 
 def flow_drift(model: Model, quantity: Quantity, *, seed: int = 0, t_end: float = 2.0,
-               rtol: float = 1e-10, atol: float = 1e-12) -> TrajectoryReport:
+               rtol: float = 1e-10, atol: float = 1e-12, max_evals: int = 50_000) -> TrajectoryReport:
     """Drift of Q along the gradient flow of the square loss on random data."""
     theta0, X, T = _problem(model, seed)
     q, qabs = _q_functions(model, quantity)
     grad = _grad(model, X, T)
-    sol = solve_ivp(lambda t, th: -grad(th), (0.0, t_end), theta0, method="DOP853", rtol=rtol, atol=atol,
+    calls = [0]
+
+    def rhs(t, th):
+        # A ReLU flow that slides along a kink (a pre-activation pinned at 0) makes an explicit
+        # solver shrink its step without end; stop with a clear message instead of hanging.
+        calls[0] += 1
+        if calls[0] > max_evals:
+            raise DivergenceError(f"solve_ivp needed more than {max_evals} gradient evaluations by t = {t:.3g}: "
+                                  "the flow is probably sliding along an activation kink. Try another --seed "
+                                  "or a smooth activation.")
+        return -grad(th)
+    sol = solve_ivp(rhs, (0.0, t_end), theta0, method="DOP853", rtol=rtol, atol=atol,
                     dense_output=False, t_eval=np.linspace(0, t_end, 41))
     if not sol.success or not np.all(np.isfinite(sol.y)):
         raise DivergenceError(f"solve_ivp failed ({sol.message}); lower t_end or the parameter scale.")
