@@ -148,6 +148,12 @@ td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}th{background:#ee
 white-space:pre-wrap}img{max-width:100%;border:1px solid #ddd;margin:4px 0}"""
 
 
+#: Marks on <body> how many images decoded, so a headless browser test can read it from the DOM.
+CHECK_JS = ("window.addEventListener('load',function(){var im=document.images,ok=0;"
+            "for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}"
+            "document.body.setAttribute('data-images',ok+'/'+im.length);});")
+
+
 def _img(path: str) -> str:
     try:
         data = base64.b64encode(Path(path).read_bytes()).decode()
@@ -177,7 +183,7 @@ def write_report(records: list[ClaimRecord], out: Path, *, seed: int, full: bool
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>verify report</title><style>{CSS}</style>"
             f"</head><body><h1>verify report</h1><p>{html.escape(str(head))}</p>"
             f"<table><tr><th>id</th><th>kind</th><th>job</th><th>verdict</th><th>key evidence</th><th>time (s)</th></tr>"
-            f"{''.join(rows)}</table>{''.join(sections)}</body></html>")
+            f"{''.join(rows)}</table>{''.join(sections)}<script>{CHECK_JS}</script></body></html>")
     out = Path(out)
     return {"html": write_text_atomic(out / "index.html", page),
             "md": write_text_atomic(out / "report.md", "\n".join(md) + "\n"),
