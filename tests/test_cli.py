@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,8 @@ from verify.cli import main
 
 
 def run(*args):
-    p = subprocess.run([sys.executable, "-m", "verify", *args], capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, "-m", "verify", *args], capture_output=True, text=True, timeout=300,
+                       cwd=Path(__file__).resolve().parents[1])
     return p.returncode, p.stdout, p.stderr
 
 
@@ -62,3 +64,11 @@ def test_bad_input_exit_2_one_line_no_traceback(args, needle):
 def test_python_m_verify_help_shows_examples():
     code, out, _ = run("prove", "--help")
     assert code == 0 and "examples:" in out
+
+
+def test_du_1_discover_cli_finds_per_neuron_laws():
+    code, out, err = run("discover", "examples/two_layer_relu_bias.toml")
+    assert code == 0, err
+    assert "polynomial laws (each PROVEN): 3" in out and "independent conservation laws: 3" in out
+    code, _, err = run("discover", "examples/tanh_two_layer.toml")
+    assert code == 2 and "homogeneous" in err and "Traceback" not in err

@@ -40,6 +40,11 @@ EXAMPLES = {
   verify check my_net.toml --quantity "norm(W1)**2 - norm(W2)**2" --weight-decay lambda
   verify check my_net.toml --quantity "sum(W1[i,:]**2) - sum(W2[:,i]**2)" --trajectory
 """,
+    "discover": """examples:
+  verify discover examples/two_layer_relu_bias.toml            proven quadratic laws + independent-law count
+  verify discover examples/deep_linear_mixed.toml --count      only the count (Lie-algebra rank)
+  verify discover my_net.toml --dynamics momentum --count --json
+""",
     "audit": """examples:
   verify audit DU-10 --quick        seconds; the full sweep without --quick
   verify audit DU-12 --out results/ --seed 1
@@ -85,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
     ck.add_argument("--trajectory", action="store_true", help="also measure the drift along a numeric trajectory")
     ck.add_argument("--seed", type=int, default=0)
     ck.add_argument("--json", action="store_true")
+    dc = sub.add_parser("discover", help="find every polynomial conservation law and count all independent laws",
+                        epilog=EXAMPLES["discover"], formatter_class=fmt)
+    dc.add_argument("spec", metavar="SPEC.toml")
+    dc.add_argument("--degree", type=int, default=2, help="largest polynomial degree searched (default 2)")
+    dc.add_argument("--count", action="store_true", help="only count independent laws (skip the law search)")
+    dc.add_argument("--dynamics", choices=("flow", "momentum"), default="flow")
+    dc.add_argument("--seed", type=int, default=0)
+    dc.add_argument("--json", action="store_true")
     au = sub.add_parser("audit", help="run a GD experiment for a bound/rate/experiment claim",
                         epilog=EXAMPLES["audit"], formatter_class=fmt)
     au.add_argument("id", metavar="ID")
@@ -218,6 +231,19 @@ def _cmd_all(args) -> int:
     return 1 if any(r.verdict in BAD for r in records) else 0
 
 
+def _cmd_discover(args) -> int:
+    from .discover import discover
+    from .spec import load_spec
+    model = load_spec(args.spec)
+    if args.degree < 0:
+        raise BadInput(f"Got --degree {args.degree}; use an integer >= 1 (or --count alone).")
+    # The law search is for gradient flow only; momentum and --count report the count alone.
+    degree = 0 if args.count or args.dynamics == "momentum" else args.degree
+    r = discover(model, degree=degree, count=True, dynamics=args.dynamics, seed=args.seed)
+    print(json.dumps(r.to_json(), indent=1, default=str) if args.json else r.render_text())
+    return 0
+
+
 def _cmd_audit(args) -> int:
     from pathlib import Path
 
@@ -240,7 +266,7 @@ def main(argv=None) -> int:
     try:
         args = _parser().parse_args(argv)
         return {"list": _cmd_list, "prove": _cmd_prove, "check": _cmd_check, "audit": _cmd_audit,
-                "all": _cmd_all}[args.cmd](args)
+                "all": _cmd_all, "discover": _cmd_discover}[args.cmd](args)
     except VerifyError as exc:
         # One line: the first line of the message names what, where (column / file:line) and what to do.
         print(f"verify: error: {str(exc).splitlines()[0]}", file=sys.stderr)
