@@ -459,7 +459,10 @@ def audit_jt4(ctx: AuditContext) -> AuditOutcome:
         "(C=1e4). The logistic risk has a finite minimiser, so the gap must plateau: rejected",
         measured={"final 1-cos": ctrl["cos_gap"][-1],
                   "late slope (EXPLORATORY)": f["slope"] if f else None},
-        control=True, expected="inconsistent"))
+        control=True, expected="inconsistent",
+        note=("Caveat: the slope part of the rule alone does NOT reject this control (its CI is "
+              f"below {DECAY_SLOPE}: the iterates are still moving toward the finite logistic "
+              "minimiser); only the absolute threshold does." if _decays(f) else "")))
     fig, ax = new_figure()
     for r in res + [ctrl]:
         ax.plot(np.maximum(r["t"], 1), np.maximum(r["cos_gap"], 1e-17), lw=0.8,
@@ -472,7 +475,11 @@ def audit_jt4(ctx: AuditContext) -> AuditOutcome:
     return AuditOutcome(subs=tuple(subs), figures=figs,
                         params={"configs": configs, "final threshold": JT4_FINAL,
                                 "decay slope": DECAY_SLOPE, "svm": "SLSQP QP, LP start"},
-                        notes=tuple(_quick_note(ctx, configs) + [EXPLORATORY]))
+                        notes=tuple(_quick_note(ctx, configs) + [
+                            EXPLORATORY,
+                            f"The absolute part of the rule (1 - cos <= {JT4_FINAL:g} at the last "
+                            "iterate) depends on the horizon T: a run still decaying but above it "
+                            "at T fails the rule as written; see 'per run'."]))
 
 
 # ---------------------------------------------------------------------------------------- JT-5

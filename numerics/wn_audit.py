@@ -129,7 +129,11 @@ def audit_wn1(ctx: AuditContext) -> AuditOutcome:
         control=True, expected="inconsistent"))
     figs = _figure(ctx, g, runs)
     notes = ["Same data, same initial point and same step rule for both methods at every alpha; "
-             "see numerics/wn_polar.py for the step rule and the polar parametrisation."]
+             "see numerics/wn_polar.py for the step rule and the polar parametrisation.",
+             "Our WN discretisation (radius GD + Riemannian direction step, ratio gamma) and the "
+             "shared step rule are our choices; the paper's ratio and steps are not transcribed. "
+             "An inconsistent verdict here is evidence about this discretisation, not a refutation "
+             "of the paper's gradient-flow theorem."]
     if ctx.quick:
         notes.insert(0, f"QUICK TIER: d={g['d']}, m={g['m']}, k={g['k']}, alpha in "
                         f"{list(g['alphas'])}, at most {g['maxit']} iterations.")
