@@ -17,6 +17,7 @@ from .audit_du10 import audit_du10
 from .audit_du12 import audit_du12
 from .audit_du_matfact import audit_du5_du11, audit_du6, audit_du7, audit_du8, audit_du9
 from .auditing import AuditContext
+from .companion import COMPANION_AUDITS
 from .results import AuditReport, combine_verdicts, git_revision, library_versions, \
     write_json_atomic, write_text_atomic
 
@@ -34,6 +35,7 @@ AUDITS = MappingProxyType({
     "DU-10": audit_du10,
     "DU-11": audit_du5_du11,
     "DU-12": audit_du12,
+    **COMPANION_AUDITS,  # JT-1..JT-5, GB-1, GB-2, WN-1 (numerics/companion.py)
 })
 
 

@@ -48,13 +48,6 @@ def _slug(cid):
 
 # Audit claims whose audit job is not implemented in this checkout. Each entry says why.
 PENDING = {
-    "JT-2": "companion-paper audits (issue 6) not implemented yet",
-    "JT-3": "companion-paper audits (issue 6) not implemented yet",
-    "JT-4": "companion-paper audits (issue 6) not implemented yet",
-    "JT-5": "companion-paper audits (issue 6) not implemented yet",
-    "GB-1": "companion-paper audits (issue 6) not implemented yet",
-    "GB-2": "companion-paper audits (issue 6) not implemented yet",
-    "WN-1": "companion-paper audits (issue 6) not implemented yet",
     "JT-6": "a note: the paper proves no rates; nothing to run",
 }
 
