@@ -51,7 +51,7 @@ def entries(value, prefix: str = "") -> list[tuple[str, sp.Expr]]:
         if value.shape == (1, 1):
             return [(prefix, value[0, 0])]
         return [(f"{prefix}[{i},{j}]", value[i, j]) for i in range(value.rows) for j in range(value.cols)]
-    return [(prefix, sp.sympify(value) if isinstance(value, (int, float)) else value)]
+    return [(prefix, sp.Integer(value) if isinstance(value, int) else sp.Float(value) if isinstance(value, float) else value)]
 
 
 def _short(expr, limit: int = 160) -> str:
