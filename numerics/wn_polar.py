@@ -98,33 +98,42 @@ def _trace_points(maxit):
     return set(np.unique(np.geomspace(1, maxit, 60).astype(int)).tolist()) | {0}
 
 
-def gd_plain(P: SparseProblem, alpha: float, maxit: int, rtol: float = 1e-10) -> WNRun:
-    """Plain GD on ``(u, v)``; stops when ``L <= rtol * L(0)``."""
-    d = P.A.shape[1]
-    u = np.full(d, float(alpha))
-    v = u.copy()
-    eta = step_size(P, alpha)
-    tol = rtol * _loss(P, np.zeros(d))
+def _descend(P: SparseProblem, maxit: int, rtol: float, eta: float, label: str, weights, step) -> WNRun:
+    """The loop both methods share: ``weights()`` gives the current w, ``step(w)`` moves the
+    state one GD step; stops when ``L <= rtol * L(0)``, keeps a log-spaced loss trace."""
+    tol = rtol * _loss(P, np.zeros(P.A.shape[1]))
     pts, tr, lv = _trace_points(maxit), [], []
     t0 = time.perf_counter()
     it = None
     for t in range(maxit + 1):
-        w = u * u - v * v
+        w = weights()
         L = _loss(P, w)
         if t in pts or L <= tol or t == maxit or not math.isfinite(L):  # last point always kept
             tr.append(t)
             lv.append(L)
         if not math.isfinite(L):
-            raise DivergenceError(f"Plain GD diverged at step {t} (eta={eta:.3g}); lower eta.")
+            raise DivergenceError(f"{label} diverged at step {t} (eta={eta:.3g}); lower eta.")
         if L <= tol:
             it = t
             break
         if t == maxit:
             break
-        g = P.A.T @ (P.A @ w - P.y) / len(P.y)
-        u, v = u - eta * 2 * u * g, v + eta * 2 * v * g
+        step(w)
     return WNRun(w=w, iterations=it, loss=np.array(lv), trace_t=np.array(tr),
                  wall_time_s=time.perf_counter() - t0)
+
+
+def gd_plain(P: SparseProblem, alpha: float, maxit: int, rtol: float = 1e-10) -> WNRun:
+    """Plain GD on ``(u, v)``; stops when ``L <= rtol * L(0)``."""
+    d = P.A.shape[1]
+    st = {"u": np.full(d, float(alpha))}
+    st["v"] = st["u"].copy()
+    eta = step_size(P, alpha)
+
+    def step(w):
+        g = P.A.T @ (P.A @ w - P.y) / len(P.y)
+        st["u"], st["v"] = st["u"] - eta * 2 * st["u"] * g, st["v"] + eta * 2 * st["v"] * g
+    return _descend(P, maxit, rtol, eta, "Plain GD", lambda: st["u"] * st["u"] - st["v"] * st["v"], step)
 
 
 def gd_polar(P: SparseProblem, alpha: float, maxit: int, gamma: float = 1.0,
@@ -132,37 +141,26 @@ def gd_polar(P: SparseProblem, alpha: float, maxit: int, gamma: float = 1.0,
     """GD on polar coordinates ``u = r_u a``, ``v = r_v b`` (unit ``a, b``), direction steps
     ``gamma`` times the radius step; stops when ``L <= rtol * L(0)``."""
     d = P.A.shape[1]
-    ru = rv = float(alpha) * math.sqrt(d)
-    a = np.full(d, 1 / math.sqrt(d))
-    b = a.copy()
+    st = {"ru": float(alpha) * math.sqrt(d), "a": np.full(d, 1 / math.sqrt(d))}
+    st["rv"], st["b"] = st["ru"], st["a"].copy()
     eta = step_size(P, alpha)
-    tol = rtol * _loss(P, np.zeros(d))
-    pts, tr, lv = _trace_points(maxit), [], []
-    t0 = time.perf_counter()
-    it = None
-    for t in range(maxit + 1):
+
+    def weights():
+        u, v = st["ru"] * st["a"], st["rv"] * st["b"]
+        return u * u - v * v
+
+    def step(w):
+        ru, rv, a, b = st["ru"], st["rv"], st["a"], st["b"]
         u, v = ru * a, rv * b
-        w = u * u - v * v
-        L = _loss(P, w)
-        if t in pts or L <= tol or t == maxit or not math.isfinite(L):  # last point always kept
-            tr.append(t)
-            lv.append(L)
-        if not math.isfinite(L):
-            raise DivergenceError(f"Polar GD diverged at step {t} (eta={eta:.3g}); lower eta.")
-        if L <= tol:
-            it = t
-            break
-        if t == maxit:
-            break
         g = P.A.T @ (P.A @ w - P.y) / len(P.y)
         gu, gv = 2 * u * g, -2 * v * g
         # dL/da = r_u dL/du; its tangent part is the Riemannian gradient on the unit sphere
         da = ru * (gu - (gu @ a) * a)
         db = rv * (gv - (gv @ b) * b)
-        ru, rv = ru - eta * (gu @ a), rv - eta * (gv @ b)
+        st["ru"], st["rv"] = ru - eta * (gu @ a), rv - eta * (gv @ b)
         a = a - eta * gamma * da
         a /= np.linalg.norm(a)
         b = b - eta * gamma * db
         b /= np.linalg.norm(b)
-    return WNRun(w=w, iterations=it, loss=np.array(lv), trace_t=np.array(tr),
-                 wall_time_s=time.perf_counter() - t0)
+        st["a"], st["b"] = a, b
+    return _descend(P, maxit, rtol, eta, "Polar GD", weights, step)
