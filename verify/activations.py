@@ -7,8 +7,10 @@ The symbolic side may use only what an activation declares:
   (Du, Hu & Lee 2018, Sec 2.1: phi(x) = phi'(x) x for every element of the subdifferential).
   Concrete proofs represent such an activation *exactly* by a fresh region symbol s per unit and
   data point, so one proof covers every activation pattern at once.
-* ``degree = None``: nothing is assumed; the symbolic side uses the closed form (tanh, softplus, ...)
-  and SymPy's own derivative of it.
+* ``degree = None``: nothing is assumed; the symbolic side uses the closed form (tanh, softplus,
+  sigmoid, GELU, or a user's formula in ``z`` parsed by ``verify.formula``) and SymPy's own
+  derivative of it. The numeric side evaluates the same SymPy formula (and its SymPy derivative)
+  through ``lambdify`` for GELU and user formulas, and hand-written stable forms for the others.
 
 References:
     Du, Hu & Lee (2018), Section 2.1 and footnote 8.
@@ -17,14 +19,19 @@ References:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 
 import numpy as np
 import sympy as sp
 
 from .errors import BadInput, UnknownName
+from .formula import Z, parse_formula
 
-__all__ = ["Activation", "ACTIVATIONS", "get_activation", "leaky_relu", "relu_power", "homogeneous"]
+#: Exact GELU z * Phi(z) (Hendrycks & Gimpel 2016), not the tanh approximation.
+_GELU = Z * (1 + sp.erf(Z / sp.sqrt(2))) / 2
+
+__all__ = ["Activation", "ACTIVATIONS", "get_activation", "leaky_relu", "relu_power", "homogeneous", "custom"]
 
 
 @dataclass(frozen=True)
@@ -38,12 +45,15 @@ class Activation:
             for z > 0 and phi(z) = s- * z**k for z < 0; ``None`` means *unspecified* (a generic
             homogeneous function).
         closed_form: for non-homogeneous activations, a name in ``_CLOSED_FORMS``.
+        formula: for other non-homogeneous activations (GELU, user formulas), an exact SymPy
+            expression in ``verify.formula.Z``.
     """
 
     name: str
     degree: int | None
     slopes: tuple[sp.Rational, sp.Rational] | None = None
     closed_form: str | None = None
+    formula: sp.Expr | None = None
 
     @property
     def is_homogeneous(self) -> bool:
@@ -78,10 +88,14 @@ class Activation:
 
     def sympy_closed(self, z: sp.Expr) -> sp.Expr:
         """Closed form for a non-homogeneous activation."""
+        if self.formula is not None:
+            return self.formula.xreplace({Z: z})
         return _CLOSED_FORMS[self.closed_form][0](z)
 
     def numpy(self, z: np.ndarray) -> np.ndarray:
         """Numeric interpretation (float64)."""
+        if self.formula is not None:
+            return _numeric(self.formula, 0)(z)
         if self.closed_form is not None:
             return _CLOSED_FORMS[self.closed_form][1](z)
         if self.slopes is None:
@@ -90,6 +104,37 @@ class Activation:
         pos, neg = (float(s) for s in self.slopes)
         zk = z**self.degree
         return np.where(z > 0, pos * zk, neg * zk)
+
+
+    def numpy_derivative(self, z: np.ndarray) -> np.ndarray:
+        """phi'(z) elementwise (float64); at a kink, the one-sided slope of ``region_value``."""
+        if self.formula is not None:
+            return _numeric(self.formula, 1)(z)
+        if self.closed_form == "tanh":
+            return 1.0 - np.tanh(z) ** 2
+        if self.closed_form in ("sigmoid", "softplus"):
+            s = _sigmoid(z)
+            return s * (1.0 - s) if self.closed_form == "sigmoid" else s
+        if self.slopes is None:
+            return self.numpy(z)  # raises the no-numeric-form error
+        pos, neg = (float(s) for s in self.slopes)
+        k = self.degree
+        return np.where(z > 0, pos, neg) * k * z ** (k - 1)
+
+
+@lru_cache(maxsize=64)
+def _numeric(formula: sp.Expr, order: int):
+    """float64 function of z for the formula (order 0) or its SymPy derivative (order 1).
+
+    ``lambdify`` receives a SymPy expression we built (never user text); SciPy supplies erf.
+    Overflow to inf inside exp is harmless here (1/(1+inf) = 0), so it is silenced.
+    """
+    f = sp.lambdify(Z, sp.diff(formula, Z, order) if order else formula, modules=["scipy", "numpy"])
+
+    def call(z):
+        with np.errstate(over="ignore", under="ignore"):
+            return np.broadcast_to(f(np.asarray(z, dtype=float)), np.shape(z)).astype(float)
+    return call
 
 
 def _softplus(z):
@@ -105,6 +150,11 @@ _CLOSED_FORMS = {
     "softplus": (lambda z: sp.log(1 + sp.exp(z)), _softplus),
     "sigmoid": (lambda z: 1 / (1 + sp.exp(-z)), _sigmoid),
 }
+
+
+def custom(text: str, name: str | None = None) -> Activation:
+    """A user's activation formula in z, e.g. ``custom("z*sigmoid(z)", "swish")`` (no degree declared)."""
+    return Activation(name or text.strip(), None, formula=parse_formula(text))
 
 
 def leaky_relu(alpha) -> Activation:
@@ -139,6 +189,7 @@ ACTIVATIONS = MappingProxyType({
     "tanh": Activation("tanh", None, closed_form="tanh"),
     "softplus": Activation("softplus", None, closed_form="softplus"),
     "sigmoid": Activation("sigmoid", None, closed_form="sigmoid"),
+    "gelu": Activation("gelu", None, formula=_GELU),
 })
 
 
@@ -150,4 +201,5 @@ def get_activation(name: str | Activation) -> Activation:
         return ACTIVATIONS[name]
     except KeyError:
         raise UnknownName("activation", name, ACTIVATIONS,
-                          hint="Use leaky_relu(alpha) or relu_power(k) for other parameters.") from None
+                          hint="Use leaky_relu(alpha) or relu_power(k) for other parameters, "
+                               "or a formula in z (custom(...); in a spec: formula = \"z*sigmoid(z)\").") from None

@@ -68,14 +68,7 @@ def fd_gradient(f, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:
 
 
 def _act_grad(act, Z: np.ndarray) -> np.ndarray:
-    if act.closed_form == "tanh":
-        return 1.0 - np.tanh(Z) ** 2
-    if act.closed_form in ("sigmoid", "softplus"):
-        s = 0.5 * (1.0 + np.tanh(0.5 * Z))
-        return s * (1.0 - s) if act.closed_form == "sigmoid" else s
-    pos, neg = (float(s) for s in act.slopes)
-    k = act.degree
-    return np.where(Z > 0, pos, neg) * k * Z ** (k - 1)
+    return act.numpy_derivative(Z)
 
 
 def loss_and_grad(model: Model, P: Mapping[str, np.ndarray], X: np.ndarray, T: np.ndarray,

@@ -13,7 +13,9 @@ Format (every key is checked; unknown keys are errors, so typos never pass silen
     [[layer]]
     type = "activation"
     name = "relu"         # identity | relu | leaky_relu (alpha) | relu_power (k) | homogeneous (k)
-                          # | tanh | sigmoid | softplus
+                          # | tanh | sigmoid | softplus | gelu
+    # or a formula in z (safe whitelisted parse; name is then only a label):
+    # formula = "z * sigmoid(z)"
 
     [[layer]]
     type = "conv1d"       # shared weights v{n}: kernel, stride = 1, padding = 0
@@ -36,7 +38,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from .activations import ACTIVATIONS, Activation, get_activation, homogeneous, leaky_relu, relu_power
+from .activations import ACTIVATIONS, Activation, custom, get_activation, homogeneous, leaky_relu, relu_power
 from .errors import SpecError, VerifyError
 from .model import Act, DiagonalLinear, Dense, Model, Param, conv1d_pattern
 
@@ -44,7 +46,7 @@ __all__ = ["load_spec", "parse_spec"]
 
 LAYER_KEYS = {
     "dense": {"out", "bias"},
-    "activation": {"name", "alpha", "k"},
+    "activation": {"name", "alpha", "k", "formula"},
     "conv1d": {"kernel", "stride", "padding"},
     "shared": {"pattern"},
     "diagonal": {"depth"},
@@ -76,6 +78,14 @@ def _int(d, key, where, default=None, low=1):
 
 def _activation(d, where) -> Activation:
     name = d.get("name")
+    if "formula" in d:
+        # A user formula in z (parsed by verify.formula, never evaluated); name is only a label.
+        if name is not None and not isinstance(name, str):
+            raise SpecError(f"{where}: name = {name!r}; give a text label such as name = \"swish\".")
+        try:
+            return custom(d["formula"], name)
+        except VerifyError as exc:
+            raise SpecError(f"{where}: {exc}") from None
     if not isinstance(name, str):
         raise SpecError(f"{where}: activation layer needs name = \"relu\" (or one of {', '.join(ACTIVATIONS)}).")
     try:
