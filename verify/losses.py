@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import UnknownName
+from .errors import BadInput, UnknownName
 
-__all__ = ["loss_value_and_grad", "LOSS_NAMES"]
+__all__ = ["loss_value_and_grad", "check_loss", "LOSS_NAMES"]
 
 LOSS_NAMES = ("square", "logistic", "exponential", "cross_entropy")
+
+
+def check_loss(name: str, output_dim: int) -> None:
+    """Raise unless loss ``name`` is known and fits a network with ``output_dim`` outputs."""
+    if name not in LOSS_NAMES:
+        raise UnknownName("loss", name, LOSS_NAMES, hint="Or omit the loss to prove for every loss.")
+    if name in ("logistic", "exponential") and output_dim != 1:
+        raise BadInput(f"The {name} loss needs one output (a margin t*y), but the network has {output_dim}; "
+                       "use cross_entropy for several outputs.")
+    if name == "cross_entropy" and output_dim < 2:
+        raise BadInput("cross_entropy needs at least 2 outputs (softmax of one output is constant); "
+                       "use logistic for one output.")
 
 
 def loss_value_and_grad(name: str, Y: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:

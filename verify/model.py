@@ -64,15 +64,23 @@ Layer = Dense | Act | DiagonalLinear
 
 @dataclass(frozen=True)
 class Model:
-    """A network: input dimension, parameters and layers (validated on construction)."""
+    """A network: input dimension, parameters and layers (validated on construction).
+
+    ``loss`` is a chosen loss of the outputs (a name in ``verify.losses.LOSS_NAMES``), or None for
+    an arbitrary (undefined) differentiable loss, the default and the stronger statement.
+    """
 
     name: str
     input_dim: int
     params: tuple[Param, ...]
     layers: tuple[Layer, ...]
+    loss: str | None = None
 
     def __post_init__(self):
-        layer_dims(self)  # raises on any inconsistency
+        dims = layer_dims(self)  # raises on any inconsistency
+        if self.loss is not None:
+            from .losses import check_loss
+            check_loss(self.loss, dims[-1])
 
     def param(self, name: str) -> Param:
         for p in self.params:
