@@ -122,3 +122,11 @@ out = 1
     assert model.layers[1].activation.name == "swish"
     with pytest.raises(SpecError, match=r"s\.toml:5 \(layer 2\): activation formula .*column 1: unknown function 'eval'"):
         parse_spec(spec.format(f="eval(z)"), "s.toml")
+
+
+def test_du_1_swish_example_spec_is_refuted():
+    from pathlib import Path
+
+    from verify.spec import load_spec
+    model = load_spec(Path(__file__).resolve().parents[1] / "examples" / "swish_formula.toml")
+    assert isinstance(check(model, DU1), Refuted)

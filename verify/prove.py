@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .certificates import Proven, Refuted, Step, Undecided, Verdict
+from .chosen_loss import constraint, formula
 from .dynamics import DYNAMICS, ETA, GAMMA, LAMBDA, flow_derivative, gd_increment, momentum_derivative, velocities
 from .model import Act, Model
 from .symbolic import SymbolicNet, symbolic_net
@@ -67,7 +68,9 @@ def _short(expr, limit: int = 160) -> str:
 
 
 def _hypotheses(model: Model, n_data: int) -> list[str]:
-    hyp = [f"loss L = sum over {n_data} data point(s) of an undefined differentiable ell(f(x))"
+    ell = ("an undefined differentiable ell(f(x))" if model.loss is None else
+           f"the chosen {model.loss} loss ({formula(model.loss)}), through its derivatives dl only")
+    hyp = [f"loss L = sum over {n_data} data point(s) of {ell}"
            + ("; dQ/dt is linear in L, so one point covers any data set" if n_data == 1 else "")]
     seen = set()
     for layer in model.layers:
@@ -146,6 +149,10 @@ def prove_conserved(
     steps = [Step(f"f(x)[0] = {_short(net.outputs[0][0], 120)}", f"symbolic interpretation of {model.name}")]
     sample = next(iter(net.theta))
     steps.append(Step(f"dL/d{sample} = {_short(net.gradient[sample])}", "derived by SymPy (chain rule), loss left undefined"))
+    restrict, why = constraint(model.loss, net.loss_derivatives)
+    if restrict:
+        residuals = [(lbl, r.xreplace(restrict)) for lbl, r in residuals]
+        steps.append(Step(", ".join(f"{k} = {v}" for k, v in list(restrict.items())[:2]), why))
     too_big = [lbl for lbl, r in residuals if sp.count_ops(r) > budget_ops]
     if not too_big:
         expanded = [(lbl, sp.expand(r)) for lbl, r in residuals]

@@ -4,6 +4,8 @@ Format (every key is checked; unknown keys are errors, so typos never pass silen
 
     name = "two-layer ReLU with bias"
     input = 3
+    loss = "cross_entropy"  # optional: square | logistic | exponential | cross_entropy;
+                            # omitted = an arbitrary differentiable loss (the stronger statement)
 
     [[layer]]
     type = "dense"        # W{n} (and b{n}) are named by the dense layer's position n = 1, 2, ...
@@ -100,6 +102,13 @@ def _activation(d, where) -> Activation:
         raise SpecError(f"{where}: {exc}") from None
 
 
+def _loss(doc, source) -> str | None:
+    loss = doc.get("loss")
+    if loss is not None and not isinstance(loss, str):
+        raise SpecError(f"{source}: loss = {loss!r}; write e.g. loss = \"cross_entropy\", or omit it for every loss.")
+    return loss
+
+
 def parse_spec(text: str, source: str = "<spec>") -> Model:
     """Build a ``Model`` from TOML text (see module docstring)."""
     try:
@@ -176,6 +185,6 @@ def parse_spec(text: str, source: str = "<spec>") -> Model:
         dim = len(pattern)
     name = doc.get("name", Path(source).stem)
     try:
-        return Model(str(name), _int(doc, "input", source), tuple(params), tuple(layers))
+        return Model(str(name), _int(doc, "input", source), tuple(params), tuple(layers), _loss(doc, source))
     except VerifyError as exc:
         raise SpecError(f"{source}: {exc}") from None

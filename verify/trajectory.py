@@ -57,20 +57,26 @@ def _problem(model: Model, seed: int, n_points: int = 4):
     rng = np.random.default_rng(seed)
     P = {p.name: rng.normal(scale=0.7, size=p.shape) for p in model.params}
     X = rng.normal(size=(n_points, model.input_dim))
-    T = rng.normal(size=(n_points, model.output_dim))
+    # Targets of the model's chosen loss (square when the loss was left open).
+    if model.loss in ("logistic", "exponential"):
+        T = rng.choice([-1.0, 1.0], size=(n_points, 1))
+    elif model.loss == "cross_entropy":
+        T = rng.integers(model.output_dim, size=(n_points, 1))
+    else:
+        T = rng.normal(size=(n_points, model.output_dim))
     return flat(model, P), X, T
 
 
 def _grad(model, X, T):
     def g(theta):
-        _, G = loss_and_grad(model, unflat(model, theta), X, T)
+        _, G = loss_and_grad(model, unflat(model, theta), X, T, loss=model.loss or "square")
         return flat(model, G)
     return g
 
 
 def flow_drift(model: Model, quantity: Quantity, *, seed: int = 0, t_end: float = 2.0,
                rtol: float = 1e-10, atol: float = 1e-12, max_evals: int = 50_000) -> TrajectoryReport:
-    """Drift of Q along the gradient flow of the square loss on random data."""
+    """Drift of Q along the gradient flow of the model's loss (square if left open) on random data."""
     theta0, X, T = _problem(model, seed)
     q, qabs = _q_functions(model, quantity)
     grad = _grad(model, X, T)

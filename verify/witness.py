@@ -1,8 +1,9 @@
 """Exact counterexamples: a rational parameter point, a data point and a concrete loss.
 
 The residual (e.g. dQ/dt) was derived with an undefined loss; it is evaluated at a rational point
-with the concrete loss ell(y) = 1/2 ||y - t||^2, whose derivatives dl_j = f_j(x) - t_j are computed
-exactly from the forward pass. Activation regions are fixed by the exact sign of each
+with a concrete loss: the model's chosen loss, or ell(y) = 1/2 ||y - t||^2 when the loss was left
+open. Its derivatives (dl_j = f_j(x) - t_j for the square loss) are computed exactly from the
+forward pass (``verify.chosen_loss``). Activation regions are fixed by the exact sign of each
 pre-activation at the point. A rational value is exact; a transcendental one (tanh, softplus) is
 certified non-zero by mpmath evaluation in ``strict`` mode (SymPy raises if it cannot guarantee
 the requested digits), then checked against a margin far above the guaranteed error.
@@ -16,6 +17,7 @@ import numpy as np
 import sympy as sp
 
 from .certificates import Witness
+from .chosen_loss import derivatives, formula
 from .symbolic import SymbolicNet
 
 __all__ = ["find_witness", "rational_point", "CERTIFY_DIGITS"]
@@ -52,10 +54,9 @@ def rational_point(net: SymbolicNet, rng: np.random.Generator, extra: Sequence[s
     subs.update(regions)
     targets = []
     for out, names in zip(net.outputs, net.loss_derivatives):
-        t = [_rational(rng) for _ in range(out.rows)]
+        dl, t = derivatives(net.model.loss, [out[j].xreplace(subs) for j in range(out.rows)], rng, _rational)
         targets.append(t)
-        for j, name in enumerate(names):
-            subs[name] = out[j].xreplace(subs) - t[j]
+        subs.update(zip(names, dl))
     return subs, regions, targets
 
 
@@ -96,7 +97,7 @@ def find_witness(residuals: Sequence[tuple[str, sp.Expr]], net: SymbolicNet, *, 
                 return Witness(
                     params=params,
                     data=[[str(subs[s]) for s in x] for x in net.inputs],
-                    loss="ell(y) = 1/2*||y - t||^2 with t = " + str([[str(v) for v in t] for t in targets]),
+                    loss=f"{formula(net.model.loss)} with t = {targets}",
                     regions={str(k): str(v) for k, v in regions.items()},
                     entry=label, value=str(value), value_float=approx, certified=how,
                 ), largest
