@@ -56,8 +56,8 @@ def test_logistic_refutation_uses_the_logistic_loss():
 
 
 def test_du_1_chosen_loss_still_proven():
-    model = dataclasses.replace(mlp([2, 3, 1], "relu", bias=True), loss="exponential")
-    assert isinstance(check(model, "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"), Proven)
+    model = mlp([2, 3, 1], "relu", bias=True)
+    assert isinstance(check(model, "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)", loss="exponential"), Proven)
 
 
 def test_trajectory_uses_the_chosen_loss():

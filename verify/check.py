@@ -6,6 +6,8 @@ The quantity is text in the safe quantity language (``verify.quantity``; never e
 
 from __future__ import annotations
 
+import dataclasses
+
 from .certificates import Verdict
 from .model import Model
 from .prove import DEFAULT_BUDGET_OPS, Quantity, prove_conserved
@@ -34,7 +36,7 @@ def _label(key) -> str:
 
 
 def check(model: Model, quantity: str | Quantity, *, dynamics: str = "flow", weight_decay=None, seed: int = 0,
-          budget_ops: int = DEFAULT_BUDGET_OPS, n_data: int = 1) -> Verdict:
+          budget_ops: int = DEFAULT_BUDGET_OPS, n_data: int = 1, loss: str | None = None) -> Verdict:
     """Conserved or not, with a certificate (``Proven`` / ``Refuted`` with exact witness / ``Undecided``).
 
     Args:
@@ -46,7 +48,11 @@ def check(model: Model, quantity: str | Quantity, *, dynamics: str = "flow", wei
         weight_decay: None, ``True`` (symbolic lambda) or a number.
         budget_ops: residuals larger than this many operations are not expanded (-> Undecided
             unless a witness is found).
+        loss: overrides ``model.loss`` (square, logistic, exponential, cross_entropy); with
+            neither, the loss is arbitrary and a proof covers every loss.
     """
+    if loss is not None:
+        model = dataclasses.replace(model, loss=loss)
     q = as_quantity(quantity, model)
     return prove_conserved(model, q, dynamics=dynamics, weight_decay=weight_decay, seed=seed,
                            budget_ops=budget_ops, n_data=n_data, claim_id="check",
