@@ -81,3 +81,9 @@ def test_bad_loss_is_one_clear_line(tmp_path, line, message):
                          capture_output=True, text=True)
     assert run.returncode == 2 and run.stdout == ""
     assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+
+
+def test_package_level_api_check_and_discover_are_functions():
+    import verify
+    verdict = verify.check(mlp([2, 2, 1], "relu"), "sum(W1[i,:]**2) - sum(W2[:,i]**2)")
+    assert isinstance(verdict, Proven) and callable(verify.discover)
