@@ -1,19 +1,28 @@
-"""Hypothesis strategies: random networks, parameter points and data, losses.
+"""Hypothesis strategies: random networks, parameter points and data, targets, losses.
 
 Every strategy takes keyword-only bounds and rejects invalid bounds on entry (``BadInput``), so a
 typo in a user's test fails loudly instead of generating nothing.
+
+References:
+    Du, Hu & Lee (2018), Sec 2.1 (fully connected nets), Sec 2.2 (sharing patterns g_h), Sec 3
+    (matrix factorisation); catalog section "Identities that hold for related models" (diagonal nets).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import strategies as st
 
-from .activations import homogeneous, leaky_relu, relu_power  # noqa: F401  (documented families)
+from .activations import Activation, get_activation, homogeneous, leaky_relu, relu_power  # noqa: F401
 from .errors import BadInput
-from .model import Model, mlp, shared_mlp
+from .model import Act, Dense, Model, Param, diagonal_net, mlp
 
-__all__ = ["networks", "parameters", "data", "losses", "HOMOGENEOUS", "NON_HOMOGENEOUS", "LOSSES"]
+__all__ = [
+    "networks", "diagonal_networks", "parameters", "data", "targets", "losses", "factorizations",
+    "HOMOGENEOUS", "NON_HOMOGENEOUS", "LOSSES",
+]
 
 HOMOGENEOUS = ("identity", "relu", "leaky_relu", "relu2")
 NON_HOMOGENEOUS = ("tanh", "sigmoid", "softplus")
@@ -25,60 +34,183 @@ def _bounds(name, lo, hi, floor):
         raise BadInput(f"Got {name}=({lo}, {hi}); need integers with {floor} <= min <= max.")
 
 
+def _pair(name, value, floor):
+    try:
+        lo, hi = value
+    except (TypeError, ValueError):
+        raise BadInput(f"Got {name}={value!r}; give a pair (min, max) of integers >= {floor}.") from None
+    _bounds(name, lo, hi, floor)
+    return int(lo), int(hi)
+
+
+def _magnitudes(scale, min_magnitude):
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise BadInput(f"Got scale={scale!r}; it must be a finite number > 0.")
+    if not (isinstance(min_magnitude, (int, float)) and 0 <= min_magnitude < scale):
+        raise BadInput(f"Got min_magnitude={min_magnitude!r}; need 0 <= min_magnitude < scale={scale}.")
+
+
+def _flag(name, value):
+    if value is not None and not isinstance(value, bool):
+        raise BadInput(f"Got {name}={value!r}; use True, False or None (None draws it).")
+
+
+def _entries(scale, min_magnitude):
+    """float64 entries in [-scale, scale]; nonzero entries below ``min_magnitude`` become exactly 0.
+
+    Flushing (rather than filtering) keeps exact zeros, the kinks of ReLU-like activations, in
+    the search space while keeping products of a few entries out of the subnormal range.
+    """
+    elems = st.floats(-scale, scale, allow_nan=False, allow_infinity=False, width=64)
+    if min_magnitude > 0:
+        elems = elems.map(lambda x: 0.0 if abs(x) < min_magnitude else x)
+    return elems
+
+
+def _array(shape, elems):
+    size = int(np.prod(shape)) if shape else 1
+    return st.lists(elems, min_size=size, max_size=size).map(
+        lambda xs: np.asarray(xs, dtype=float).reshape(shape))
+
+
 @st.composite
-def _net(draw, depth, widths, activations, bias, sharing):
+def _pattern(draw, n_out, n_in, free):
+    """A sharing pattern g (Du, Hu & Lee Sec 2.2): entries 0 (missing) or 1..n_free (shared v)."""
+    n_free = draw(st.integers(*free))
+    rows = draw(st.lists(st.lists(st.integers(0, n_free), min_size=n_in, max_size=n_in),
+                         min_size=n_out, max_size=n_out))
+    rows[0][0] = n_free  # the largest index occurs, so v has exactly n_free entries
+    return tuple(tuple(r) for r in rows)
+
+
+@st.composite
+def _net(draw, depth, widths, activations, bias, sharing, linear_layer, free):
     n_layers = draw(st.integers(*depth))
     ws = draw(st.lists(st.integers(*widths), min_size=n_layers + 1, max_size=n_layers + 1))
     acts = draw(st.lists(st.sampled_from(activations), min_size=n_layers - 1, max_size=n_layers - 1))
-    if sharing and draw(st.booleans()):
-        patterns = []
-        for h in range(n_layers):
-            n_free = draw(st.integers(1, 3))
-            rows = draw(st.lists(st.lists(st.integers(0, n_free), min_size=ws[h], max_size=ws[h]),
-                                 min_size=ws[h + 1], max_size=ws[h + 1]))
-            rows[0][0] = n_free  # every free parameter index up to n_free is declared
-            patterns.append(tuple(tuple(r) for r in rows))
-        act = acts[0] if acts else "relu"
-        return shared_mlp(patterns, act)
-    return mlp(ws, acts, bias=draw(st.booleans()) if bias is None else bias)
+    if linear_layer:
+        acts[draw(st.integers(0, n_layers - 2))] = "identity"
+    with_bias = draw(st.booleans()) if bias is None else bias
+    shared = draw(st.booleans()) if sharing is None else sharing
+    if not shared:
+        return mlp(ws, acts, bias=with_bias)
+    params, layers = [], []
+    for h in range(1, n_layers + 1):
+        pat = draw(_pattern(ws[h], ws[h - 1], free))
+        params.append(Param(f"v{h}", (max(max(r) for r in pat),)))
+        if with_bias:
+            params.append(Param(f"b{h}", (ws[h],)))
+        layers.append(Dense(f"v{h}", f"b{h}" if with_bias else None, pat))
+        if h < n_layers:
+            layers.append(Act(get_activation(acts[h - 1])))
+    label = f"shared{tuple(ws)}-{'/'.join(get_activation(a).name for a in acts) or 'linear'}" + (
+        "+bias" if with_bias else "")
+    return Model(label, ws[0], tuple(params), tuple(layers))
 
 
-def networks(*, depth=(2, 5), widths=(1, 8), activations=HOMOGENEOUS, bias=None, sharing=False) -> st.SearchStrategy[Model]:
-    """Random MLPs (or shared-weight nets when ``sharing``): depth = number of weight layers.
+def networks(*, depth=(2, 5), widths=(1, 8), activations=HOMOGENEOUS, bias=None, sharing=False,
+             linear_layer=False, free=(1, 3)) -> st.SearchStrategy[Model]:
+    """Random fully connected or shared-weight nets; depth = number of weight layers.
 
-    ``bias=None`` draws it; ``True``/``False`` fixes it.
+    Args:
+        depth: (min, max) number of weight layers, >= 1.
+        widths: (min, max) width of every layer including input and output, >= 1.
+        activations: names (or ``Activation`` objects) drawn independently per hidden layer.
+        bias: ``True``/``False`` fixes it, ``None`` draws it.
+        sharing: ``True`` gives shared-weight layers (weight of layer h is the vector ``v{h}``
+            spread by a random sharing pattern), ``False`` dense layers ``W{h}``, ``None`` draws.
+        linear_layer: when ``True``, one random hidden layer has the identity activation (the
+            setting of Du, Hu & Lee Thm 2.2); needs depth >= 2.
+        free: (min, max) number of free parameters per shared layer, >= 1.
     """
-    _bounds("depth", *depth, floor=1)
-    _bounds("widths", *widths, floor=1)
-    if not activations:
-        raise BadInput("activations is empty; give at least one activation name.")
-    return _net(tuple(depth), tuple(widths), tuple(activations), bias, sharing)
+    depth = _pair("depth", depth, floor=1)
+    widths = _pair("widths", widths, floor=1)
+    free = _pair("free", free, floor=1)
+    _flag("bias", bias)
+    _flag("sharing", sharing)
+    if not isinstance(activations, (tuple, list)) or not activations:
+        raise BadInput(f"Got activations={activations!r}; give a non-empty list of activation names.")
+    for a in activations:
+        get_activation(a)  # unknown names raise UnknownName with the closest names
+    if linear_layer and depth[0] < 2:
+        raise BadInput(f"Got linear_layer=True with depth={depth}; a hidden layer needs depth >= 2.")
+    return _net(depth, widths, tuple(activations), bias, sharing, bool(linear_layer), free)
 
 
-def parameters(model: Model, *, scale: float = 1.0) -> st.SearchStrategy[dict]:
-    """A float64 parameter point {name: array}, entries in [-scale, scale] (no NaN/inf)."""
-    if not scale > 0:
-        raise BadInput(f"Got scale={scale}; it must be > 0.")
-    elems = st.floats(-scale, scale, allow_nan=False, allow_infinity=False, width=64)
-    return st.fixed_dictionaries({
-        p.name: st.lists(elems, min_size=int(np.prod(p.shape)), max_size=int(np.prod(p.shape))).map(
-            lambda xs, s=p.shape: np.asarray(xs, dtype=float).reshape(s)) for p in model.params})
+def diagonal_networks(*, n=(1, 8), depth=(2, 5)) -> st.SearchStrategy[Model]:
+    """Diagonal (Hadamard) linear nets f(x) = <u1 * ... * uL, x> with n inputs and L factors."""
+    n = _pair("n", n, floor=1)
+    depth = _pair("depth", depth, floor=1)
+    return st.builds(lambda k, L: diagonal_net(k, L), st.integers(*n), st.integers(*depth))
 
 
-def data(model: Model, *, points=(1, 4), scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
-    """A batch X of shape (m, input_dim)."""
-    _bounds("points", *points, floor=1)
-    if not scale > 0:
-        raise BadInput(f"Got scale={scale}; it must be > 0.")
-    elems = st.floats(-scale, scale, allow_nan=False, allow_infinity=False, width=64)
-    return st.integers(*points).flatmap(lambda m: st.lists(
-        elems, min_size=m * model.input_dim, max_size=m * model.input_dim).map(
-        lambda xs: np.asarray(xs, dtype=float).reshape(m, model.input_dim)))
+def parameters(model: Model, *, scale: float = 1.0, min_magnitude: float = 0.0) -> st.SearchStrategy[dict]:
+    """A float64 parameter point {name: array}, entries in [-scale, scale] (no NaN/inf).
+
+    Nonzero entries smaller than ``min_magnitude`` in absolute value are drawn as exactly 0.
+    """
+    _magnitudes(scale, min_magnitude)
+    elems = _entries(scale, min_magnitude)
+    return st.fixed_dictionaries({p.name: _array(p.shape, elems) for p in model.params})
 
 
-def losses(*, names=LOSSES) -> st.SearchStrategy[str]:
-    """Names of concrete losses (see ``verify.losses``)."""
+def data(model: Model, *, points=(1, 4), scale: float = 1.0, min_magnitude: float = 0.0) -> st.SearchStrategy[np.ndarray]:
+    """A batch X of shape (m, input_dim), m in ``points``."""
+    points = _pair("points", points, floor=1)
+    _magnitudes(scale, min_magnitude)
+    elems = _entries(scale, min_magnitude)
+    return st.integers(*points).flatmap(lambda m: _array((m, model.input_dim), elems))
+
+
+def targets(model: Model, loss: str, *, points: int, scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
+    """Targets for ``points`` data points in the form ``verify.losses`` expects for ``loss``.
+
+    square: reals in [-scale, scale], shape (m, output_dim); logistic / exponential: labels
+    +-1, shape (m, 1); cross_entropy: class indices, shape (m, 1).
+    """
+    from .losses import check_loss
+    check_loss(loss, model.output_dim)  # unknown loss or wrong output width: BadInput
+    if not (isinstance(points, int) and points >= 1):
+        raise BadInput(f"Got points={points!r}; it must be an integer >= 1.")
+    _magnitudes(scale, 0.0)
+    if loss == "square":
+        return _array((points, model.output_dim), _entries(scale, 0.0))
+    if loss == "cross_entropy":
+        return _array((points, 1), st.integers(0, model.output_dim - 1).map(float))
+    return _array((points, 1), st.sampled_from((-1.0, 1.0)))
+
+
+def losses(*, names=LOSSES, output_dim: int | None = None) -> st.SearchStrategy[str]:
+    """Names of concrete losses (see ``verify.losses``).
+
+    With ``output_dim``, only the losses that fit a network with that many outputs are drawn
+    (logistic / exponential need one output, cross_entropy at least two; square fits all).
+    """
+    names = tuple(names)
     bad = [n for n in names if n not in LOSSES]
     if bad or not names:
         raise BadInput(f"Got losses {list(names)}; choose from {', '.join(LOSSES)}.")
-    return st.sampled_from(tuple(names))
+    if output_dim is not None:
+        if not (isinstance(output_dim, int) and output_dim >= 1):
+            raise BadInput(f"Got output_dim={output_dim!r}; it must be an integer >= 1.")
+        fit = tuple(n for n in names if n == "square" or (
+            output_dim == 1 if n in ("logistic", "exponential") else output_dim >= 2))
+        if not fit:
+            raise BadInput(f"None of the losses {list(names)} fits output_dim={output_dim}; add 'square'.")
+        names = fit
+    return st.sampled_from(names)
+
+
+def factorizations(*, rows=(1, 6), cols=(1, 6), rank=(1, 4), scale: float = 1.0,
+                   min_magnitude: float = 0.0) -> st.SearchStrategy[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Matrix factorisation instances (U, V, M*) with U (d1 x r), V (d2 x r), M* (d1 x d2).
+
+    M* is an arbitrary matrix: the GD identities of Du, Hu & Lee Sec 3 (DU-6) do not use its rank.
+    """
+    rows = _pair("rows", rows, floor=1)
+    cols = _pair("cols", cols, floor=1)
+    rank = _pair("rank", rank, floor=1)
+    _magnitudes(scale, min_magnitude)
+    elems = _entries(scale, min_magnitude)
+    return st.tuples(st.integers(*rows), st.integers(*cols), st.integers(*rank)).flatmap(
+        lambda s: st.tuples(_array((s[0], s[2]), elems), _array((s[1], s[2]), elems), _array((s[0], s[1]), elems)))
