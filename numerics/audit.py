@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from verify.claims import get_claim
 from verify.errors import BadInput
@@ -17,6 +18,7 @@ from .audit_du10 import audit_du10
 from .audit_du12 import audit_du12
 from .audit_du_matfact import audit_du5_du11, audit_du6, audit_du7, audit_du8, audit_du9
 from .auditing import AuditContext
+from .executor import open_pool
 from .companion import COMPANION_AUDITS
 from .results import AuditReport, combine_verdicts, git_revision, library_versions, \
     write_json_atomic, write_text_atomic
@@ -45,7 +47,7 @@ def result_path(out: Path, claim_id: str, quick: bool) -> Path:
 
 
 def run_audit(claim_id: str, *, quick: bool, seed: int = 0, out: Path, workers: int = 1,
-              progress: bool = False) -> AuditReport:
+              progress: bool = False, scheduler: str | None = None, pool: Any = None) -> AuditReport:
     """Run the audit of ``claim_id`` and write its result JSON (and Markdown) atomically to ``out``.
 
     Args:
@@ -53,8 +55,11 @@ def run_audit(claim_id: str, *, quick: bool, seed: int = 0, out: Path, workers: 
         quick: reduced sizes that finish in seconds (what the tests run); False = paper-sized.
         seed: base seed; every run's seed is derived from it.
         out: output folder (created); figures, per-run files and ``<ID>-<tier>.json`` go there.
-        workers: local processes for sweeps.
+        workers: local processes for sweeps (one pool for the whole audit).
         progress: show tqdm progress bars.
+        scheduler: address of a Dask scheduler; sweeps run on its cluster instead of locally.
+        pool: an executor already opened by the caller (``verify all`` shares one across
+            claims); overrides ``workers`` and ``scheduler``.
 
     Returns:
         The :class:`AuditReport`.
@@ -79,10 +84,14 @@ def run_audit(claim_id: str, *, quick: bool, seed: int = 0, out: Path, workers: 
         raise BadInput(f"Got workers={workers}; need workers >= 1.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = AuditContext(claim_id=claim.id, quick=quick, seed=int(seed), out=out, workers=workers,
-                       progress=progress)
     t0 = time.perf_counter()
-    outcome = fn(ctx)
+    if pool is not None:
+        outcome = fn(AuditContext(claim_id=claim.id, quick=quick, seed=int(seed), out=out,
+                                  workers=workers, progress=progress, pool=pool))
+    else:
+        with open_pool(workers=workers, scheduler=scheduler) as own:
+            outcome = fn(AuditContext(claim_id=claim.id, quick=quick, seed=int(seed), out=out,
+                                      workers=workers, progress=progress, pool=own))
     wall = time.perf_counter() - t0
     report = AuditReport(
         claim_id=claim.id, verdict=combine_verdicts(outcome.subs), subs=tuple(outcome.subs),

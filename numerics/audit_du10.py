@@ -125,7 +125,7 @@ def _sweep(ctx: AuditContext, ds, n_seeds, c_steps):
                 tasks.append(Task(f"rank1_d{d}_c{c:g}_s{s}", rank1_run,
                                   dict(d=d, seed=seed_for(ctx.seed, "DU-10", d, s), c_step=c)))
     return run_tasks(tasks, runs_dir=ctx.runs_dir, workers=ctx.workers, progress=ctx.progress,
-                     desc="DU-10 sweep").results
+                     desc="DU-10 sweep", pool=ctx.pool).results
 
 
 def audit_du10(ctx: AuditContext) -> AuditOutcome:

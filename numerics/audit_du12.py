@@ -117,11 +117,14 @@ def audit_du12(ctx: AuditContext) -> AuditOutcome:
     """
     widths, m, steps = (QUICK_WIDTHS, QUICK_M, QUICK_STEPS) if ctx.quick else \
         (PAPER_WIDTHS, PAPER_M, PAPER_STEPS)
+    inline = ctx.pool is None and ctx.workers == 1
     tasks = [Task(f"du12_{init}_w{'-'.join(map(str, widths))}_m{m}_T{steps}_eta{ETA:g}", du12_run,
                   dict(init=init, widths=widths, m=m, steps=steps, eta=ETA, seed=ctx.seed,
-                       progress=ctx.progress and ctx.workers == 1))
+                       progress=inline and ctx.progress))
              for init in ("balanced", "unbalanced")]
-    res = run_tasks(tasks, runs_dir=ctx.runs_dir, workers=ctx.workers, progress=False)
+    # Inline, each run shows its own per-step bar; on a pool the sweep's bar (runs done) instead.
+    res = run_tasks(tasks, runs_dir=ctx.runs_dir, workers=ctx.workers, pool=ctx.pool,
+                    progress=ctx.progress and not inline, desc="DU-12 runs")
     bal, unb = res.results
     subs = []
     for r, paper in ((bal, PAPER["balanced"]), (unb, PAPER["unbalanced"])):

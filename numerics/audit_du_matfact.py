@@ -330,7 +330,7 @@ def _lemma_sweep(ctx: AuditContext, schedule: str):
     # Shared by DU-7, DU-8 and DU-9: the same runs answer all three, computed once.
     runs_dir = Path(ctx.out) / "runs" / f"lemma31-{ctx.tier}"
     res = run_tasks(tasks, runs_dir=runs_dir, workers=ctx.workers, progress=ctx.progress,
-                    desc=f"Lemma 3.1 runs ({schedule})")
+                    desc=f"{ctx.claim_id} Lemma 3.1 runs ({schedule})", pool=ctx.pool)
     return list(res.results), {"configs (d1,d2,r,eps)": configs, "seeds per config": n_seeds,
                                f"budget_{schedule}": budget}
 

@@ -29,8 +29,11 @@ class AuditContext:
         quick: reduced sizes (seconds) instead of the paper-sized run.
         seed: base seed; every run derives its own seed from it with :func:`seed_for`.
         out: output folder of this audit (figures, per-run files, result JSON).
-        workers: local processes for sweeps.
+        workers: local processes for sweeps (used when ``pool`` is None).
         progress: show tqdm bars.
+        pool: the executor every sweep of this command shares (``executor.open_pool``): None
+            runs inline (or in ``workers`` processes per sweep), else local processes or a Dask
+            client. Sweeps pass it to ``run_tasks(..., pool=ctx.pool)``.
     """
 
     claim_id: str
@@ -39,6 +42,7 @@ class AuditContext:
     out: Path
     workers: int = 1
     progress: bool = False
+    pool: Any = field(default=None, compare=False, repr=False)
 
     @property
     def tier(self) -> str:

@@ -1,28 +1,39 @@
-"""Sweeps: run many independent runs in parallel local processes, resuming from disk.
+"""Sweeps: run many independent runs on one executor, resuming from disk.
 
 A sweep is a list of :class:`Task` (a unique key, a picklable top-level function and its keyword
-arguments). Each finished run is written atomically to ``runs_dir/<key>.json``. On the next call
-every key whose file is already there is read back instead of recomputed, so an interrupted sweep
-resumes where it stopped and a finished run is never recomputed.
+arguments). Each finished run is written atomically to ``runs_dir/<key>.json`` by *this* process
+(never by a worker), as soon as it finishes. On the next call every key whose file is already there
+is read back instead of recomputed, so an interrupted sweep resumes where it stopped and a finished
+run is never recomputed, whatever executed it.
 
-Local worker processes get one BLAS thread each (see ``_one_blas_thread_per_worker``).
-The pool is anything with ``submit(fn, *args, **kwargs) -> future`` and ``future.result()``: by
-default a :class:`concurrent.futures.ProcessPoolExecutor` with the ``spawn`` start method
-(``fork`` from a process with BLAS threads can deadlock and warns on Python >= 3.12). A Dask
-``distributed.Client`` has the same ``submit``/``result`` shape and can be passed as ``pool``.
+The executor ("pool") is chosen in one place, :func:`open_pool`:
+
+* ``workers=1``: no pool, runs execute in this process (no pickling, easiest to debug);
+* ``workers=N``: N local processes started with ``spawn`` (``fork`` from a process with BLAS
+  threads can deadlock and warns on Python >= 3.12), one BLAS thread each
+  (see ``_one_blas_thread_per_worker``);
+* ``scheduler=ADDRESS``: a Dask ``distributed.Client`` connected to a running scheduler (optional
+  extra: ``pip install -e .[dask]``). Dask's nanny already starts workers with one BLAS thread
+  (``distributed.nanny.pre-spawn-environ``).
+
+All three give bit-identical run results for the same seeds: a run's result depends only on its
+keyword arguments (every stochastic run takes its own ``seed``), never on where it ran.
 
 References:
     ../shared/DESIGN.md, "Numerics conventions": atomic writes, interrupted sweeps resume.
+    Issue 8: sweeps that scale out on Dask.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import multiprocessing
 import os
 import re
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +42,14 @@ from verify.errors import BadInput
 
 from .results import read_json, to_jsonable, write_json_atomic
 
-__all__ = ["Task", "SweepResult", "run_tasks", "run_file"]
+__all__ = ["Task", "SweepResult", "run_tasks", "run_file", "open_pool", "describe_pool",
+           "CONNECT_TIMEOUT_S"]
 
 _KEY = re.compile(r"^[A-Za-z0-9_.=+-]+$")
+
+#: Seconds to wait for a Dask scheduler before giving up with a one-line error. Dask's own default
+#: (``distributed.comm.timeouts.connect``, 30 s) is long for a typo in an address.
+CONNECT_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -100,8 +116,134 @@ def _one_blas_thread_per_worker():
                 os.environ[k] = v
 
 
+class _LocalProcesses:
+    """N ``spawn`` processes with one BLAS thread each.
+
+    ``ProcessPoolExecutor`` starts ``spawn`` workers lazily, inside ``submit``, so the BLAS
+    variables are set around every ``submit`` (not only around the constructor).
+    """
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._ex = cf.ProcessPoolExecutor(max_workers=workers,
+                                          mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn, *args, **kwargs) -> cf.Future:
+        with _one_blas_thread_per_worker():
+            return self._ex.submit(fn, *args, **kwargs)
+
+    def shutdown(self):
+        self._ex.shutdown(wait=True, cancel_futures=True)
+
+
+class _DaskPool:
+    """A ``distributed.Client`` seen through the same ``submit`` as the local pool.
+
+    ``pure=False``: Dask would otherwise key tasks by a hash of their arguments and could hand back
+    a result held in cluster memory from an earlier submission; here every submission is computed,
+    and only the on-disk files decide what is reused (one resume rule for every executor).
+    """
+
+    def __init__(self, client, address: str):
+        self.client = client
+        self.address = address
+
+    def submit(self, fn, *args, **kwargs):
+        return self.client.submit(fn, *args, pure=False, key=f"verify-run-{uuid.uuid4().hex}", **kwargs)
+
+    def shutdown(self):
+        self.client.close()
+
+
+def _connect_dask(address: str, timeout: float):
+    try:
+        from distributed import Client
+        from distributed.comm.addressing import parse_address, parse_host_port
+    except ImportError:
+        raise BadInput(f"--scheduler {address} needs Dask, which is not installed; run "
+                       "pip install -e .[dask] (or pip install 'dask[distributed]').") from None
+    try:
+        scheme, loc = parse_address(address)
+        host, port = parse_host_port(loc) if scheme in ("tcp", "tls") else (None, None)
+    except ValueError as exc:
+        raise BadInput(f"Got --scheduler {address!r}: {exc}; give the scheduler's address as "
+                       "printed by 'dask scheduler', e.g. tcp://10.0.0.5:8786.") from None
+    if host is not None:
+        # Probe the port first: a refused or unreachable scheduler gets one clear line instead of
+        # Dask's retry loop and the noise a half-built Client prints when it is collected.
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError as exc:
+            raise BadInput(f"Cannot reach a Dask scheduler at {address} ({exc}); start one with "
+                           "'dask scheduler' and check host and port (default 8786).") from None
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise BadInput(f"Could not connect to the Dask scheduler at {address} ({exc}); check that "
+                       "it is a Dask scheduler and that this machine may connect.") from None
+    return _DaskPool(client, address)
+
+
+@contextmanager
+def open_pool(*, workers: int | None = 1, scheduler: str | None = None,
+              timeout: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
+    """The executor that every sweep of one command shares.
+
+    Args:
+        workers: local processes; 1 (or None) runs everything in this process. Ignored with
+            ``scheduler``; giving both is an error.
+        scheduler: address of a running Dask scheduler (``tcp://host:8786``); its workers must
+            have this package installed (they import the run functions by name).
+        timeout: seconds to wait for the scheduler.
+
+    Yields:
+        ``None`` (run inline), or an object with ``submit(fn, *args) -> future`` whose futures
+        have ``result()`` and ``cancel()``. Pass it to :func:`run_tasks` as ``pool``.
+
+    Raises:
+        BadInput: ``workers < 1``; both ``workers > 1`` and ``scheduler``; Dask missing; a bad
+            or unreachable scheduler address.
+    """
+    if workers is not None and workers < 1:
+        raise BadInput(f"Got workers={workers}; need workers >= 1.")
+    if scheduler is not None:
+        if workers not in (None, 1):
+            raise BadInput(f"Got both --workers {workers} and --scheduler {scheduler}; use --workers "
+                           "for local processes or --scheduler for a Dask cluster, not both.")
+        pool = _connect_dask(scheduler, timeout)
+    elif workers in (None, 1):
+        yield None
+        return
+    else:
+        pool = _LocalProcesses(workers)
+    try:
+        yield pool
+    finally:
+        pool.shutdown()
+
+
+def describe_pool(pool: Any) -> str:
+    """One line saying where the runs execute (for reports and headers)."""
+    if pool is None:
+        return "this process"
+    if isinstance(pool, _LocalProcesses):
+        return f"{pool.workers} local processes"
+    if isinstance(pool, _DaskPool):
+        return f"Dask scheduler {pool.address}"
+    return type(pool).__name__
+
+
 def _call(fn, kwargs):
     return to_jsonable(dict(fn(**kwargs)))
+
+
+def _as_completed(futures: Sequence[Any]) -> Iterator[Any]:
+    """Futures in completion order, for local (concurrent.futures) and Dask futures alike."""
+    if all(isinstance(f, cf.Future) for f in futures):
+        return cf.as_completed(futures)
+    from distributed import as_completed
+    # The client is not the process-wide default (set_as_default=False): name its loop.
+    return as_completed(list(futures), loop=futures[0].client.loop)
 
 
 def run_tasks(tasks: Sequence[Task], *, runs_dir: Path | None, workers: int = 1,
@@ -111,18 +253,21 @@ def run_tasks(tasks: Sequence[Task], *, runs_dir: Path | None, workers: int = 1,
     Args:
         tasks: the runs; keys must be unique.
         runs_dir: folder for per-run JSON files; ``None`` keeps results in memory only.
-        workers: local processes; 1 runs in this process (no pickling, easiest to debug).
-        progress: show a tqdm bar (only when True; callers pass ``sys.stderr.isatty()``).
-        desc: label of the progress bar.
-        pool: an executor-like object with ``submit``; overrides ``workers``.
+        workers: local processes for this call alone when no ``pool`` is given; 1 runs in this
+            process.
+        progress: show a tqdm bar: ``desc``, runs done / total (reused runs count as done), rate
+            and time left. Only when True; callers pass ``not quiet and sys.stderr.isatty()``.
+        desc: label of the progress bar; name the claim in it (``"DU-10 sweep"``).
+        pool: an executor from :func:`open_pool` (or anything with ``submit``); overrides
+            ``workers``. It is not shut down here: one pool serves every sweep of a command.
 
     Returns:
         :class:`SweepResult` in task order.
 
     Raises:
         BadInput: duplicate keys or ``workers < 1``.
-        Any exception raised by a run (for example ``DivergenceError``) propagates; runs that
-        finished before it are already on disk.
+        Any exception raised by a run (for example ``DivergenceError``) propagates; the runs not
+        yet started are cancelled and those that finished before it are already on disk.
     """
     keys = [t.key for t in tasks]
     if len(set(keys)) != len(keys):
@@ -142,7 +287,9 @@ def run_tasks(tasks: Sequence[Task], *, runs_dir: Path | None, workers: int = 1,
     bar = None
     if progress and todo:
         from tqdm import tqdm
-        bar = tqdm(total=len(tasks), initial=reused, desc=desc, unit="run")
+        # tqdm's rate (and so its time estimate) counts only runs done after `initial`: reused
+        # runs do not make the estimate optimistic.
+        bar = tqdm(total=len(tasks), initial=reused, desc=desc, unit="run", leave=False)
 
     def finish(t: Task, res: dict):
         done[t.key] = res
@@ -157,22 +304,20 @@ def run_tasks(tasks: Sequence[Task], *, runs_dir: Path | None, workers: int = 1,
                 finish(t, _call(t.fn, t.kwargs))
         else:
             own = pool is None
-            ex = pool if not own else ProcessPoolExecutor(
-                max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"))
+            ex = _LocalProcesses(min(workers, len(todo))) if own else pool
+            futs = {}
             try:
-                with _one_blas_thread_per_worker():
-                    futs = {ex.submit(_call, t.fn, t.kwargs): t for t in todo}
-                pending = set(futs)
-                while pending:
-                    if own:
-                        fin, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    else:  # foreign pools: collect in submission order
-                        fin, pending = {next(iter(pending))}, set(list(pending)[1:])
-                    for f in fin:
-                        finish(futs[f], f.result())
+                for t in todo:
+                    futs[ex.submit(_call, t.fn, t.kwargs)] = t
+                for f in _as_completed(list(futs)):
+                    finish(futs[f], f.result())
+            except BaseException:
+                for f in futs:  # a shared pool keeps serving other sweeps: drop only ours
+                    f.cancel()
+                raise
             finally:
                 if own:
-                    ex.shutdown(wait=True, cancel_futures=True)
+                    ex.shutdown()
     finally:
         if bar is not None:
             bar.close()

@@ -110,7 +110,7 @@ def _tasks(ctx, fn, name, grid):
     tasks = [Task(f"{name}_s{len(g['s'])}_lam{lam(g)}_d{g['delta']:g}_eta{g['eta']:g}", fn,
                   dict(**g, seed=ctx.seed)) for g in grid]
     return list(run_tasks(tasks, runs_dir=runs_dir, workers=ctx.workers, progress=ctx.progress,
-                          desc=name).results)
+                          desc=f"{ctx.claim_id} {name}", pool=ctx.pool).results)
 
 
 def audit_gb1(ctx: AuditContext) -> AuditOutcome:

@@ -202,7 +202,7 @@ def _run_grid(ctx, claim, configs, **extra):
     tasks = [Task(_key(prefix, c), jt_run, dict(**{k: v for k, v in c.items() if k != "eta"},
                                                 seed=ctx.seed, **extra)) for c in configs]
     return list(run_tasks(tasks, runs_dir=runs_dir, workers=ctx.workers,
-                          progress=ctx.progress, desc=claim).results)
+                          progress=ctx.progress, desc=claim, pool=ctx.pool).results)
 
 
 

@@ -75,7 +75,8 @@ def audit_wn1(ctx: AuditContext) -> AuditOutcome:
                    wn_run, dict(method=meth, alpha=a, k=g["dense_k"], **base))
               for meth in ("wn",) for a in large]
     res = run_tasks(tasks, runs_dir=Path(ctx.out) / "runs" / f"WN-1-{ctx.tier}",
-                    workers=ctx.workers, progress=ctx.progress, desc="WN-1").by_key()
+                    workers=ctx.workers, progress=ctx.progress, desc="WN-1",
+                    pool=ctx.pool).by_key()
     runs = {(r["method"], r["alpha"]): r for key, r in res.items() if "dense" not in key}
     dense = [r for key, r in res.items() if "dense" in key]
 

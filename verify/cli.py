@@ -57,6 +57,20 @@ class _Parser(argparse.ArgumentParser):
         raise BadInput(f"{message}. Run 'verify --help' for usage.")
 
 
+def _executor_args(p: argparse.ArgumentParser) -> None:
+    """--workers / --scheduler: where proofs and sweep runs execute (numerics/executor.py)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="local processes for proofs and sweeps (default 1: this process)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run sweeps on a Dask cluster, e.g. tcp://10.0.0.5:8786 (pip install -e .[dask])")
+
+
+def _progress(args) -> bool:
+    # Bars only for a person watching: never in logs, pipes or CI (stderr not a terminal).
+    return not args.quiet and sys.stderr.isatty()
+
+
 def _parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     p = _Parser(prog="verify", description="Prove, property-test and audit implicit-regularization claims.",
@@ -67,9 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     al.add_argument("--full", action="store_true", help="paper-sized experiments (default: quick tier)")
     al.add_argument("--out", default="verify-report")
     al.add_argument("--seed", type=int, default=0)
-    al.add_argument("--workers", type=int, default=1)
+    _executor_args(al)
     al.add_argument("--json", action="store_true")
-    al.add_argument("--quiet", action="store_true")
+    al.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
     ls = sub.add_parser("list", help="list catalog ids", epilog=EXAMPLES["list"], formatter_class=fmt)
     ls.add_argument("--json", action="store_true")
     pr = sub.add_parser("prove", help="prove identity claims", epilog=EXAMPLES["prove"], formatter_class=fmt)
@@ -104,9 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--quick", action="store_true", help="small instances, seconds")
     au.add_argument("--seed", type=int, default=0)
     au.add_argument("--out", default="audit-results")
-    au.add_argument("--workers", type=int, default=1)
+    _executor_args(au)
     au.add_argument("--json", action="store_true")
-    au.add_argument("--quiet", action="store_true")
+    au.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
     return p
 
 
@@ -217,7 +231,7 @@ def _cmd_all(args) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
     records = run_all(full=args.full, seed=args.seed, out=out, workers=args.workers,
-                      progress=not args.quiet and sys.stderr.isatty())
+                      scheduler=args.scheduler, progress=_progress(args))
     paths = write_report(records, out, seed=args.seed, full=args.full)
     if args.json:
         from dataclasses import asdict
@@ -256,8 +270,10 @@ def _cmd_audit(args) -> int:
         from .numerics.audit import run_audit
     except ImportError:
         raise BadInput(f"The audit job for {claim.id} is not implemented in this version yet.") from None
+    if args.workers < 1:
+        raise BadInput(f"Got --workers {args.workers}; need >= 1.")
     report = run_audit(claim.id, quick=args.quick, seed=args.seed, out=Path(args.out), workers=args.workers,
-                       progress=not args.quiet and sys.stderr.isatty())
+                       scheduler=args.scheduler, progress=_progress(args))
     print(json.dumps(report.to_json(), indent=1) if args.json else report.render_text())
     return 0 if report.verdict == "consistent" else 1
 

@@ -103,7 +103,8 @@ def _proof_record(cid: str, seed: int) -> ClaimRecord:
                        extra=extra)
 
 
-def _audit_record(cid: str, seed: int, full: bool, out: Path, workers: int, progress: bool) -> ClaimRecord:
+def _audit_record(cid: str, seed: int, full: bool, out: Path, workers: int, progress: bool,
+                  pool=None) -> ClaimRecord:
     c = CLAIMS[cid]
     try:
         from .numerics.audit import AUDITS, run_audit
@@ -112,26 +113,61 @@ def _audit_record(cid: str, seed: int, full: bool, out: Path, workers: int, prog
     if cid not in AUDITS:
         return ClaimRecord(cid, c.kind, c.job, "not run", "", 0.0, reason="audit not implemented yet")
     t0 = time.perf_counter()
-    rep = run_audit(cid, quick=not full, seed=seed, out=out / "audits", workers=workers, progress=progress)
+    rep = run_audit(cid, quick=not full, seed=seed, out=out / "audits", workers=workers, progress=progress,
+                    pool=pool)
     key = "; ".join(f"{s.name}: {s.verdict}" for s in rep.subs)[:300]
     return ClaimRecord(cid, c.kind, c.job, rep.verdict, key, time.perf_counter() - t0, rep.render_text(),
                        tuple(f for f in rep.figures if f.endswith(".png")))
 
 
 def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, progress: bool = False,
-            ids=None) -> list[ClaimRecord]:
-    """One record per catalog id (or per id in ``ids``), in catalog order."""
+            ids=None, scheduler: str | None = None) -> list[ClaimRecord]:
+    """One record per catalog id (or per id in ``ids``), in catalog order.
+
+    With ``workers > 1`` or a Dask ``scheduler`` one executor serves the whole run: every proof
+    claim (its proofs and property check) is submitted to it first, as one job per claim, and the
+    audits then run here one after another while their sweeps queue on the same executor behind
+    the proofs. So the proofs and the sweeps run in parallel; an audit's own bookkeeping (fits,
+    figures) runs in this process. Inline (``workers=1``) everything runs here in catalog order.
+
+    Args:
+        progress: one bar over the claims (``verify all: 12/27 claims``, the current claim id and
+            the time left), and below it a bar per sweep (runs done / total, time left).
+    """
     from tqdm import tqdm
-    records = []
+
+    from .numerics.executor import open_pool
     chosen = [c for c in CLAIMS.values() if ids is None or c.id in ids]
-    for c in tqdm(chosen, desc="verify all", disable=not progress, unit="claim"):
-        if c.job == "proof":
-            records.append(_proof_record(c.id, seed))
-        elif c.job == "audit":
-            records.append(_audit_record(c.id, seed, full, out, workers, progress))
-        else:
-            records.append(ClaimRecord(c.id, c.kind, c.job, "not run", "", 0.0, reason=c.statement))
-    return records
+    records: dict[str, ClaimRecord] = {}
+    with open_pool(workers=workers, scheduler=scheduler) as pool, \
+            tqdm(total=len(chosen), desc="verify all", disable=not progress, unit="claim") as bar:
+        proofs = {}
+        if pool is not None:
+            proofs = {c.id: pool.submit(_proof_record, c.id, seed) for c in chosen if c.job == "proof"}
+
+        def done(rec: ClaimRecord):
+            records[rec.id] = rec
+            bar.update(1)
+
+        try:
+            for c in chosen:
+                if c.id in proofs:
+                    continue
+                bar.set_postfix_str(c.id)
+                if c.job == "proof":
+                    done(_proof_record(c.id, seed))
+                elif c.job == "audit":
+                    done(_audit_record(c.id, seed, full, out, workers, progress, pool))
+                else:
+                    done(ClaimRecord(c.id, c.kind, c.job, "not run", "", 0.0, reason=c.statement))
+            for cid, fut in proofs.items():
+                bar.set_postfix_str(cid)
+                done(fut.result())
+        except BaseException:
+            for fut in proofs.values():
+                fut.cancel()
+            raise
+    return [records[c.id] for c in chosen]
 
 
 def _header(seed: int, full: bool) -> dict:
