@@ -22,6 +22,8 @@ EXAMPLES = {
   verify prove DU-1                 generic + concrete proofs of Thm 2.1, with derivations
   verify prove all --json           every identity claim, machine-readable
   verify audit DU-10 --quick        measure the rank-1 linear rate with a 95% CI
+  verify all --workers 2            the whole catalog -> verify-report/index.html, 2 processes
+  verify all --full --scheduler tcp://10.0.0.5:8786   paper-sized sweeps on a Dask cluster
 """,
     "prove": """examples:
   verify prove DU-1 DU-3            prove two claims (generic and concrete) and run their controls
@@ -32,10 +34,14 @@ EXAMPLES = {
     "all": """examples:
   verify all                        quick tier of every claim -> ./verify-report/index.html
   verify all --full --out report/   paper-sized experiments
+  verify all --workers 2            proofs and sweeps in 2 local processes
+  verify all --full --scheduler tcp://10.0.0.5:8786
+                                    sweeps on a running Dask cluster (pip install -e .[dask]);
+                                    rerun the same line to resume: finished runs are read from --out
   verify all --json                 the records on stdout as well
 """,
     "check": """examples:
-  verify check examples/residual_free_relu.toml --quantity "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"
+  verify check examples/two_layer_relu_bias.toml --quantity "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"
   verify check my_net.toml --quantity "W1 @ W1.T - W2.T @ W2" --json
   verify check my_net.toml --quantity "norm(W1)**2 - norm(W2)**2" --weight-decay lambda
   verify check my_net.toml --quantity "sum(W1[i,:]**2) - sum(W2[:,i]**2)" --trajectory
@@ -47,6 +53,8 @@ EXAMPLES = {
 """,
     "audit": """examples:
   verify audit DU-10 --quick        seconds; the full sweep without --quick
+  verify audit DU-10 --workers 2    the full d x eps x seeds sweep in 2 local processes
+  verify audit DU-10 --scheduler tcp://10.0.0.5:8786    the same sweep on a Dask cluster
   verify audit DU-12 --out results/ --seed 1
 """,
 }
@@ -79,10 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     al = sub.add_parser("all", help="run every job over the whole catalog and write a report",
                         epilog=EXAMPLES["all"], formatter_class=fmt)
     al.add_argument("--full", action="store_true", help="paper-sized experiments (default: quick tier)")
-    al.add_argument("--out", default="verify-report")
-    al.add_argument("--seed", type=int, default=0)
+    al.add_argument("--out", default="verify-report",
+                    help="report folder; per-run files under OUT/audits/runs make a rerun resume")
+    al.add_argument("--seed", type=int, default=0, help="base seed of every run (default 0)")
     _executor_args(al)
-    al.add_argument("--json", action="store_true")
+    al.add_argument("--json", action="store_true", help="also print the records as JSON")
     al.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
     ls = sub.add_parser("list", help="list catalog ids", epilog=EXAMPLES["list"], formatter_class=fmt)
     ls.add_argument("--json", action="store_true")
@@ -116,8 +125,9 @@ def _parser() -> argparse.ArgumentParser:
                         epilog=EXAMPLES["audit"], formatter_class=fmt)
     au.add_argument("id", metavar="ID")
     au.add_argument("--quick", action="store_true", help="small instances, seconds")
-    au.add_argument("--seed", type=int, default=0)
-    au.add_argument("--out", default="audit-results")
+    au.add_argument("--seed", type=int, default=0, help="base seed of every run (default 0)")
+    au.add_argument("--out", default="audit-results",
+                    help="results, figures and per-run files (OUT/runs; a rerun resumes from them)")
     _executor_args(au)
     au.add_argument("--json", action="store_true")
     au.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
