@@ -245,7 +245,9 @@ def _nullspace(A: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Nullspace (rows) of A with normalised columns; (basis, sigma kept, sigma dropped)."""
     norms = np.linalg.norm(A, axis=0)
     scale = np.where(norms > 0, norms, 1.0)
-    _, s, vt = np.linalg.svd(A / scale, full_matrices=True)
+    # vt must be square (s x s) to hold the nullspace; U need not be: full U of a tall sample
+    # matrix (R x R, R ~ 16 s) cost 25 of 48 s on a 9-9-7-9-8 ReLU net (measured).
+    _, s, vt = np.linalg.svd(A / scale, full_matrices=A.shape[0] < A.shape[1])
     s_full = np.zeros(A.shape[1])
     s_full[:s.size] = s
     top = s_full[0] if s_full[0] > 0 else 1.0
