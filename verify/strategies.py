@@ -84,9 +84,10 @@ def _pattern(draw, n_out, n_in, free):
 
 
 @st.composite
-def _net(draw, depth, widths, activations, bias, sharing, linear_layer, free):
+def _net(draw, depth, widths, activations, bias, sharing, linear_layer, free, outputs):
     n_layers = draw(st.integers(*depth))
-    ws = draw(st.lists(st.integers(*widths), min_size=n_layers + 1, max_size=n_layers + 1))
+    ws = draw(st.lists(st.integers(*widths), min_size=n_layers, max_size=n_layers))
+    ws.append(draw(st.integers(*outputs)))
     acts = draw(st.lists(st.sampled_from(activations), min_size=n_layers - 1, max_size=n_layers - 1))
     if linear_layer:
         acts[draw(st.integers(0, n_layers - 2))] = "identity"
@@ -109,7 +110,7 @@ def _net(draw, depth, widths, activations, bias, sharing, linear_layer, free):
 
 
 def networks(*, depth=(2, 5), widths=(1, 8), activations=HOMOGENEOUS, bias=None, sharing=False,
-             linear_layer=False, free=(1, 3)) -> st.SearchStrategy[Model]:
+             linear_layer=False, free=(1, 3), outputs=None) -> st.SearchStrategy[Model]:
     """Random fully connected or shared-weight nets; depth = number of weight layers.
 
     Args:
@@ -122,10 +123,13 @@ def networks(*, depth=(2, 5), widths=(1, 8), activations=HOMOGENEOUS, bias=None,
         linear_layer: when ``True``, one random hidden layer has the identity activation (the
             setting of Du, Hu & Lee Thm 2.2); needs depth >= 2.
         free: (min, max) number of free parameters per shared layer, >= 1.
+        outputs: (min, max) output width, >= 1; ``None`` uses ``widths``. ``outputs=(1, 1)``
+            gives scalar nets (logistic / exponential losses), ``(2, 8)`` nets for cross_entropy.
     """
     depth = _pair("depth", depth, floor=1)
     widths = _pair("widths", widths, floor=1)
     free = _pair("free", free, floor=1)
+    outputs = widths if outputs is None else _pair("outputs", outputs, floor=1)
     _flag("bias", bias)
     _flag("sharing", sharing)
     if not isinstance(activations, (tuple, list)) or not activations:
@@ -134,7 +138,7 @@ def networks(*, depth=(2, 5), widths=(1, 8), activations=HOMOGENEOUS, bias=None,
         get_activation(a)  # unknown names raise UnknownName with the closest names
     if linear_layer and depth[0] < 2:
         raise BadInput(f"Got linear_layer=True with depth={depth}; a hidden layer needs depth >= 2.")
-    return _net(depth, widths, tuple(activations), bias, sharing, bool(linear_layer), free)
+    return _net(depth, widths, tuple(activations), bias, sharing, bool(linear_layer), free, outputs)
 
 
 def diagonal_networks(*, n=(1, 8), depth=(2, 5)) -> st.SearchStrategy[Model]:
