@@ -68,7 +68,10 @@ class _RecordingPool:
         self._ex = ThreadPoolExecutor(2)
 
     def submit(self, fn, *args, **kwargs):
-        self.submitted.append(args[0].__name__ if fn is executor._call else fn.__name__)
+        if fn is executor._call_many:  # a chunk of sweep runs
+            self.submitted += [job_fn.__name__ for job_fn, _ in args[0]]
+        else:
+            self.submitted.append(fn.__name__)
         return self._ex.submit(fn, *args, **kwargs)
 
     def shutdown(self):
@@ -102,3 +105,19 @@ def test_workers_below_one_is_bad_input(capsys):
     with pytest.raises(Exception, match="workers >= 1"):
         with executor.open_pool(workers=0):
             pass
+
+
+def _fails_at_11(x: int) -> dict:
+    if x == 11:
+        raise ValueError("run 11 failed")
+    return {"x": x}
+
+
+def test_failing_run_keeps_finished_runs_of_its_chunk_and_raises(tmp_path):
+    tasks = [executor.Task(f"r{x}", _fails_at_11, {"x": x}) for x in range(20)]
+    with ThreadPoolExecutor(1) as pool:  # 1 slot -> 8 strided chunks; run 11 shares one with 3 and 19
+        assert [t.key for t in executor._chunks(tasks, executor._slots(pool))[3]] == ["r3", "r11", "r19"]
+        with pytest.raises(ValueError, match="run 11 failed"):
+            executor.run_tasks(tasks, runs_dir=tmp_path, pool=pool)
+    assert executor.run_file(tmp_path, "r3").exists()  # finished before the failure: kept
+    assert not executor.run_file(tmp_path, "r11").exists() and not executor.run_file(tmp_path, "r19").exists()

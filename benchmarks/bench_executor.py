@@ -1,0 +1,111 @@
+"""Issue 8 benchmarks: the DU-10 sweep on 1 vs 2 local processes, and on Dask vs local processes.
+
+(b) speed-up of the full DU-10 sweep (the grid of ``verify audit DU-10``: 7 d x 10 seeds x 4 step
+    sizes = 280 runs) from 1 to 2 local workers; limit: >= 1.7x.
+(c) the same sweep on a Dask ``LocalCluster`` (2 worker processes, 1 thread each, loopback) over
+    the same sweep on 2 local processes; limit: <= 1.2x.
+
+Both sides of each ratio are measured in this run, interleaved (A B A B ...), and the median of
+``--repeats`` is reported, because the machine is shared: the load average is printed before and
+after. "warm" = executor already started and its workers have imported the package (what every
+sweep after the first one of a command sees); "cold" adds starting the executor (what a single
+``verify audit DU-10 --workers 2`` pays once). Results are kept in memory (no files), so disk
+speed is not measured. Timings are never asserted in tests.
+
+Usage: python benchmarks/bench_executor.py [--repeats 3] [--no-dask]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+from verify.numerics.audit_du10 import rank1_run
+from verify.numerics.auditing import seed_for
+from verify.numerics.executor import Task, open_pool, run_tasks
+
+DS = (10, 30, 100, 300, 1000, 3000, 10000)  # the full tier of audit_du10
+SEEDS = 10
+C_STEPS = (0.05, 0.1, 0.2, 0.4)
+LIMIT_SPEEDUP = 1.7
+LIMIT_DASK_OVERHEAD = 1.2
+
+
+def du10_tasks() -> list[Task]:
+    return [Task(f"rank1_d{d}_c{c:g}_s{s}", rank1_run, dict(d=d, seed=seed_for(0, "DU-10", d, s), c_step=c))
+            for c in C_STEPS for d in DS for s in range(SEEDS)]
+
+
+def timed(tasks, pool) -> float:
+    t0 = time.perf_counter()
+    run_tasks(tasks, runs_dir=None, pool=pool)
+    return time.perf_counter() - t0
+
+
+def warm(pool, tasks) -> None:
+    # Every worker imports verify.numerics and runs once before timing (2 workers -> 4 small runs).
+    run_tasks(tasks[:4], runs_dir=None, pool=pool)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-dask", action="store_true", help="skip (c)")
+    args = ap.parse_args()
+    tasks = du10_tasks()
+    print(f"DU-10 full sweep: {len(tasks)} runs; {os.cpu_count()} cores; load average before "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    # Cold: start the executor inside the timing (interleaved with the serial run).
+    serial, cold2 = [], []
+    for _ in range(args.repeats):
+        serial.append(timed(tasks, None))
+        t0 = time.perf_counter()
+        with open_pool(workers=2) as pool:
+            run_tasks(tasks, runs_dir=None, pool=pool)
+        cold2.append(time.perf_counter() - t0)
+
+    local2, dask2 = [], []
+    cluster = None
+    with open_pool(workers=2) as local:
+        warm(local, tasks)
+        dask_ctx = None
+        if not args.no_dask:
+            from distributed import LocalCluster
+            t0 = time.perf_counter()
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=":0")
+            dask_ctx = open_pool(scheduler=cluster.scheduler_address)
+            dask = dask_ctx.__enter__()
+            warm(dask, tasks)
+            dask_start = time.perf_counter() - t0
+        try:
+            for _ in range(args.repeats):
+                local2.append(timed(tasks, local))
+                if dask_ctx is not None:
+                    dask2.append(timed(tasks, dask))
+        finally:
+            if dask_ctx is not None:
+                dask_ctx.__exit__(None, None, None)
+                cluster.close()
+
+    med = statistics.median
+    s1, c2, w2 = med(serial), med(cold2), med(local2)
+    print(f"(b) 1 worker (this process): {s1:.2f} s   2 local processes: warm {w2:.2f} s, "
+          f"cold (incl. start) {c2:.2f} s   [median of {args.repeats}]")
+    print(f"    speed-up warm {s1 / w2:.2f}x (limit >= {LIMIT_SPEEDUP}x: ratio to limit "
+          f"{s1 / w2 / LIMIT_SPEEDUP:.2f}); cold {s1 / c2:.2f}x ({s1 / c2 / LIMIT_SPEEDUP:.2f} of the limit)")
+    if dask2:
+        d2 = med(dask2)
+        print(f"(c) Dask LocalCluster (2 x 1 thread) warm {d2:.2f} s vs 2 local processes warm {w2:.2f} s: "
+              f"{d2 / w2:.2f}x (limit <= {LIMIT_DASK_OVERHEAD}x: ratio to limit {d2 / w2 / LIMIT_DASK_OVERHEAD:.2f}); "
+              f"cluster start + worker imports {dask_start:.1f} s")
+    print(f"load average after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("raw (s): serial", [round(x, 2) for x in serial], "cold2", [round(x, 2) for x in cold2],
+          "warm2", [round(x, 2) for x in local2], "dask2", [round(x, 2) for x in dask2])
+
+
+if __name__ == "__main__":
+    main()
