@@ -495,7 +495,8 @@ def test_du_1_control_non_homogeneous_found_by_hypothesis():
             per = [loss_and_grad(dmodel, dP, X[p:p + 1], T[p:p + 1], loss)[1] for p in range(X.shape[0])]
         return du1_violations(model, P, G, per, degree=1) > CONTROL
     nets = vs.networks(depth=(2, 3), widths=(1, 4), activations=vs.NON_HOMOGENEOUS, bias=False)
-    model, *_ = find(problems(nets), violated, settings=settings(max_examples=200, database=None, phases=[Phase.generate]))
+    model, *_ = find(problems(nets), violated,
+                     settings=settings(max_examples=200, database=None, phases=[Phase.generate]))
     assert any(isinstance(layer, Act) and not layer.activation.is_homogeneous for layer in model.layers)
 
 
@@ -630,7 +631,8 @@ def test_ex_2_backprop_diagonal_nets_matches_finite_differences(problem):
 def test_du_4_backprop_every_loss_on_a_shared_net(loss):
     """Every loss at least once on a fixed shared-weight net with bias (the drawn test may miss one)."""
     pat = conv1d_pattern(4, 2)
-    model = Model("conv", 4, (Param("v1", (2,)), Param("b1", (3,)), Param("W2", (2 if loss == "cross_entropy" else 1, 3))),
+    n_out = 2 if loss == "cross_entropy" else 1
+    model = Model("conv", 4, (Param("v1", (2,)), Param("b1", (3,)), Param("W2", (n_out, 3))),
                   (Dense("v1", "b1", pat), Act(get_activation("tanh")), Dense("W2")))
     rng = np.random.default_rng(8)
     P = {p.name: rng.normal(size=p.shape) for p in model.params}

@@ -158,7 +158,8 @@ def parameters(model: Model, *, scale: float = 1.0, min_magnitude: float = 0.0) 
     return st.fixed_dictionaries({p.name: _array(p.shape, elems) for p in model.params})
 
 
-def data(model: Model, *, points=(1, 4), scale: float = 1.0, min_magnitude: float = 0.0) -> st.SearchStrategy[np.ndarray]:
+def data(model: Model, *, points=(1, 4), scale: float = 1.0,
+         min_magnitude: float = 0.0) -> st.SearchStrategy[np.ndarray]:
     """A batch X of shape (m, input_dim), m in ``points``."""
     points = _pair("points", points, floor=1)
     _magnitudes(scale, min_magnitude)
