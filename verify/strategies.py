@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 HOMOGENEOUS = ("identity", "relu", "leaky_relu", "relu2")
-NON_HOMOGENEOUS = ("tanh", "sigmoid", "softplus")
+NON_HOMOGENEOUS = ("tanh", "sigmoid", "softplus", "gelu")
 LOSSES = ("square", "logistic", "exponential", "cross_entropy")
 
 
