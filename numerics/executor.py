@@ -42,7 +42,7 @@ from verify.errors import BadInput
 
 from .results import read_json, to_jsonable, write_json_atomic
 
-__all__ = ["Task", "SweepResult", "run_tasks", "run_file", "open_pool", "describe_pool",
+__all__ = ["Task", "SweepResult", "run_tasks", "run_file", "open_pool", "describe_pool", "pool_slots",
            "CONNECT_TIMEOUT_S"]
 
 _KEY = re.compile(r"^[A-Za-z0-9_.=+-]+$")
@@ -260,8 +260,8 @@ def _call_many(jobs):
 CHUNKS_PER_SLOT = 8
 
 
-def _slots(pool: Any) -> int:
-    """How many runs the executor runs at once (worker processes or Dask threads)."""
+def pool_slots(pool: Any) -> int:
+    """How many jobs the executor runs at once (worker processes or Dask threads; 1 inline)."""
     if isinstance(pool, _LocalProcesses):
         return pool.workers
     if isinstance(pool, _DaskPool):
@@ -346,7 +346,7 @@ def run_tasks(tasks: Sequence[Task], *, runs_dir: Path | None, workers: int = 1,
             ex = _LocalProcesses(min(workers, len(todo))) if own else pool
             futs = {}
             try:
-                for chunk in _chunks(todo, _slots(ex)):
+                for chunk in _chunks(todo, pool_slots(ex)):
                     futs[ex.submit(_call_many, [(t.fn, t.kwargs) for t in chunk])] = chunk
                 for f in _as_completed(list(futs)):
                     results, error = f.result()

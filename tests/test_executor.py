@@ -116,7 +116,7 @@ def _fails_at_11(x: int) -> dict:
 def test_failing_run_keeps_finished_runs_of_its_chunk_and_raises(tmp_path):
     tasks = [executor.Task(f"r{x}", _fails_at_11, {"x": x}) for x in range(20)]
     with ThreadPoolExecutor(1) as pool:  # 1 slot -> 8 strided chunks; run 11 shares one with 3 and 19
-        assert [t.key for t in executor._chunks(tasks, executor._slots(pool))[3]] == ["r3", "r11", "r19"]
+        assert [t.key for t in executor._chunks(tasks, executor.pool_slots(pool))[3]] == ["r3", "r11", "r19"]
         with pytest.raises(ValueError, match="run 11 failed"):
             executor.run_tasks(tasks, runs_dir=tmp_path, pool=pool)
     assert executor.run_file(tmp_path, "r3").exists()  # finished before the failure: kept

@@ -124,11 +124,13 @@ def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, p
             ids=None, scheduler: str | None = None) -> list[ClaimRecord]:
     """One record per catalog id (or per id in ``ids``), in catalog order.
 
-    With ``workers > 1`` or a Dask ``scheduler`` one executor serves the whole run: every proof
-    claim (its proofs and property check) is submitted to it first, as one job per claim, and the
-    audits then run here one after another while their sweeps queue on the same executor behind
-    the proofs. So the proofs and the sweeps run in parallel; an audit's own bookkeeping (fits,
-    figures) runs in this process. Inline (``workers=1``) everything runs here in catalog order.
+    With ``workers > 1`` or a Dask ``scheduler`` one executor serves the whole run. The audits run
+    here one after another and send their sweeps to it; the proof claims (proofs and property
+    check, one job per claim) go to it too, at most one per worker slot at a time while an audit
+    runs, so a sweep waits behind at most one proof job per slot instead of behind all of them
+    (executors run jobs first come, first served). The proofs left over are sent together once the
+    audits are done. An audit's own bookkeeping (fits, figures) runs in this process. Inline
+    (``workers=1``) everything runs here in catalog order.
 
     Args:
         progress: one bar over the claims (``verify all: 12/27 claims``, the current claim id and
@@ -136,14 +138,18 @@ def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, p
     """
     from tqdm import tqdm
 
-    from .numerics.executor import open_pool
+    from .numerics.executor import open_pool, pool_slots
     chosen = [c for c in CLAIMS.values() if ids is None or c.id in ids]
     records: dict[str, ClaimRecord] = {}
     with open_pool(workers=workers, scheduler=scheduler) as pool, \
             tqdm(total=len(chosen), desc="verify all", disable=not progress, unit="claim") as bar:
-        proofs = {}
-        if pool is not None:
-            proofs = {c.id: pool.submit(_proof_record, c.id, seed) for c in chosen if c.job == "proof"}
+        waiting = [c.id for c in chosen if c.job == "proof"] if pool is not None else []
+        sent: dict = {}
+
+        def send(limit: int | None):
+            while waiting and (limit is None or sum(not f.done() for f in sent.values()) < limit):
+                cid = waiting.pop(0)
+                sent[cid] = pool.submit(_proof_record, cid, seed)
 
         def done(rec: ClaimRecord):
             records[rec.id] = rec
@@ -151,20 +157,23 @@ def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, p
 
         try:
             for c in chosen:
-                if c.id in proofs:
+                if pool is not None and c.job == "proof":
                     continue
                 bar.set_postfix_str(c.id)
                 if c.job == "proof":
                     done(_proof_record(c.id, seed))
                 elif c.job == "audit":
+                    if pool is not None:
+                        send(pool_slots(pool))
                     done(_audit_record(c.id, seed, full, out, workers, progress, pool))
                 else:
                     done(ClaimRecord(c.id, c.kind, c.job, "not run", "", 0.0, reason=c.statement))
-            for cid, fut in proofs.items():
+            send(None)
+            for cid, fut in sent.items():
                 bar.set_postfix_str(cid)
                 done(fut.result())
         except BaseException:
-            for fut in proofs.values():
+            for fut in sent.values():
                 fut.cancel()
             raise
     return [records[c.id] for c in chosen]
