@@ -37,3 +37,10 @@ def test_every_command_has_examples_and_they_name_existing_specs():
 def test_sweep_commands_show_workers_and_scheduler_examples():
     for cmd in ("all", "audit"):
         assert "--workers" in EXAMPLES[cmd] and "--scheduler" in EXAMPLES[cmd]
+
+
+def test_ci_runs_the_readme_test_command_with_the_dask_extra():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    ci_last = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert block[1] == ci_last == "pip install -e '.[dask]' && HYPOTHESIS_PROFILE=ci python -m pytest -q"
