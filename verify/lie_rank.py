@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -294,9 +295,10 @@ class Region:
     Attributes:
         theta0: the generic base point (flat).
         X: (m, input_dim) data points.
-        slopes: per activation layer, (m, width) region constants s at theta0 (phi(z) = s z**k).
+        slopes: per activation layer, (m, width) region constants s (phi(z) = s z**k).
         description: human-readable statement of the region.
-        patterns: per data point, the 0/1 sign pattern z > 0 of every hidden unit (as strings).
+        patterns: the 0/1 sign pattern (z > 0) of every hidden unit used, one string per pattern.
+        patterns_seen: distinct patterns the candidate inputs reached at theta0 (>= len(patterns)).
     """
 
     theta0: np.ndarray
@@ -304,53 +306,87 @@ class Region:
     slopes: tuple[np.ndarray, ...]
     description: str
     patterns: tuple[str, ...]
+    patterns_seen: int = 0
 
 
-def sample_region(model: Model, seed: int, n_points: int | None = None) -> Region:
-    """A generic theta0 and a random data set; the region is their activation pattern at theta0.
+#: Candidate inputs whose activation patterns at theta0 are collected (a 2-input net reached all
+#: of its <= 32 patterns within 1000 points; 9-input nets reach thousands, more than are ever needed).
+_POOL = 4000
 
-    The data set has enough points that W(theta0) is spanned: f is affine in x on a region, so
-    ``input_dim + 1`` points suffice per pattern, and ReLU nets need every unit active on many points
-    (we use 4 D / output_dim + 2 input_dim + 10, capped at 600: with 2 D / output_dim a 9^5 ReLU net
-    on seed 0 still showed one spurious law, measured).
+#: Patterns in the first try of the adaptive region, and the cap on data points (patterns x points
+#: per pattern) beyond which patterns are no longer added (cost grows linearly with the data).
+_FIRST_PATTERNS = 16
+_MAX_DATA = 1500
+
+
+def _points_per_pattern(model: Model) -> int:
+    """Generic points that span the fields of one pattern: with the slopes fixed, f is a polynomial
+    in x of degree prod(k) (affine for relu/identity), so that many monomials in x suffice."""
+    deg = 1
+    for layer in model.layers:
+        if isinstance(layer, Act):
+            deg *= layer.activation.degree
+    return min(int(math.comb(model.input_dim + deg, deg)), 64)
+
+
+def sample_region(model: Model, seed: int, n_patterns: int | None = None) -> Region:
+    """A generic theta0 and data covering the activation patterns that inputs reach at theta0.
+
+    Why patterns and not random data: a law must hold for every input x, so W is spanned by the
+    fields of every piece of input space. Random data miss thin pieces, and then W is too small and
+    the count too large (a 2-5-4-7-7 ReLU net gave 31, 26, 16 and 22 laws for 56..3000 random
+    points, measured). With the slopes of a pattern fixed, its fields are polynomial in x, so
+    ``_points_per_pattern`` generic points (not necessarily inside the piece) span them exactly.
+
+    Args:
+        n_patterns: how many of the reached patterns to use, in order of first appearance among
+            random inputs (so roughly by probability); None uses all of them.
     """
     _check_supported(model)
     rng = np.random.default_rng(seed)
     D = sum(int(np.prod(p.shape)) if p.shape else 1 for p in model.params)
     dims = layer_dims(model)
-    has_act = any(isinstance(l, Act) and not l.activation.is_identity for l in model.layers)
-    if n_points is None:
-        n_points = (min(600, 4 * D // dims[-1] + 2 * dims[0] + 10) if has_act else dims[0] + 2)
     acts = [l.activation for l in model.layers if isinstance(l, Act)]
-    X = rng.standard_normal((n_points, dims[0]))
-    # A *generic* region: every hidden unit active on some points and inactive on others. A random
+    relu = any(not a.is_identity for a in acts)
+    q = _points_per_pattern(model)
+    if not relu:
+        X = rng.standard_normal((q, dims[0]))
+        theta0 = rng.standard_normal(D)
+        _, _, _, used = forward_backward(model, theta0[None], X[None])
+        return Region(theta0, X, tuple(s[0] for s in used),
+                      "polynomial network (no activation region needed)", (), 0)
+    pool = rng.standard_normal((_POOL, dims[0]))
+    # A *generic* region: every hidden unit active on some inputs and inactive on others. A random
     # theta0 can kill a whole deep layer (then its weights are trivially conserved and the count
     # differs); redraw theta0 (same seed stream) until each unit's active fraction is in [0.2, 0.8],
     # keeping the most balanced draw if 200 tries do not succeed.
     best, best_score = None, -1.0
     for _ in range(200):
         theta0 = rng.standard_normal(D)
-        _, _, _, used = forward_backward(model, theta0[None], X[None])
+        _, _, _, used = forward_backward(model, theta0[None], pool[None, :500])  # fractions: 500 suffice
         fr = [np.mean(s[0] == float(a.slopes[0]), axis=0) for s, a in zip(used, acts) if not a.is_identity]
         score = min((min(f.min(), 1 - f.max()) for f in fr), default=0.5)
         if score > best_score:
             best, best_score = (theta0, used), score
         if score >= 0.2:
             break
-    theta0, used = best
-    slopes = tuple(s[0] for s in used)
-    patterns, desc = (), "polynomial network (no activation region needed)"
-    if any(not a.is_identity for a in acts):
-        rows = []
-        for p in range(n_points):
-            rows.append("|".join("".join("1" if v == float(a.slopes[0]) else "0" for v in s[p])
-                                 for s, a in zip(slopes, acts) if not a.is_identity))
-        patterns = tuple(rows)
-        frac = [float(np.mean(s == float(a.slopes[0]))) for s, a in zip(slopes, acts) if not a.is_identity]
-        desc = (f"activation region of {n_points} random data points (seed {seed}) at a random theta0: "
-                "the sign pattern of every hidden unit at every point is fixed; fraction of active "
-                "units per hidden layer " + ", ".join(f"{f:.2f}" for f in frac))
-    return Region(theta0, X, slopes, desc, patterns)
+    theta0, _ = best
+    _, _, _, used = forward_backward(model, theta0[None], pool[None])
+    pos = [float(a.slopes[0]) for a in acts]  # SymPy numbers: convert once (51k float() cost 0.4 s)
+    on = np.concatenate([s[0] == p for s, p in zip(used, pos)], axis=1)
+    _, first = np.unique(on, axis=0, return_index=True)
+    first = np.sort(first)
+    seen = first.size
+    first = first[:n_patterns] if n_patterns else first
+    X = rng.standard_normal((first.size * q, dims[0]))
+    slopes = tuple(np.repeat(s[0][first], q, axis=0) for s in used)
+    rows = tuple("|".join("".join("1" if v == ps else "0" for v in s[0][p])
+                          for s, ps, a in zip(used, pos, acts) if not a.is_identity) for p in first)
+    frac = [float(np.mean(s[0] == ps)) for s, ps, a in zip(used, pos, acts) if not a.is_identity]
+    desc = (f"activation region at a random theta0 (seed {seed}): {first.size} of the {seen} activation "
+            f"patterns reached by {_POOL} random inputs, each with its slopes fixed and {q} generic data "
+            "points; fraction of active units per hidden layer " + ", ".join(f"{f:.2f}" for f in frac))
+    return Region(theta0, X, slopes, desc, rows, seen)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,6 +530,20 @@ class LieRank:
     converged: bool = True
 
 
+def _gradient_rows(model: Model, region: Region) -> np.ndarray:
+    """The (m * out, D) rows grad_theta f_j(x_i; theta0), each data point with its region slopes."""
+    m, out = region.X.shape[0], layer_dims(model)[-1]
+    Theta = np.broadcast_to(region.theta0, (m, region.theta0.size))
+    X = region.X[:, None, :]
+    slopes = [s[:, None, :] for s in region.slopes]
+    rows = []
+    for j in range(out):
+        cot = np.zeros((m, 1, out))
+        cot[:, :, j] = 1.0
+        rows.append(forward_backward(model, Theta, X, cot, slopes)[1])
+    return np.vstack(rows)
+
+
 def _decide(rows: np.ndarray, scale: np.ndarray, basis: np.ndarray | None) -> tuple[np.ndarray, float, float]:
     """New orthonormal directions among ``rows`` modulo ``basis``; (directions, kept, dropped).
 
@@ -534,7 +584,31 @@ def lie_rank(model: Model, *, dynamics: str = "flow", seed: int = 0, friction: f
         Marcotte, Peyre & Gribonval (2024), ICML, Sec 4 (momentum).
     """
     with single_thread_blas():
-        return _lie_rank(model, dynamics, seed, friction, max_depth, region)
+        if region is not None:
+            return _lie_rank(model, dynamics, seed, friction, max_depth, region)
+        full = sample_region(model, seed)
+        if not full.patterns:
+            return _lie_rank(model, dynamics, seed, friction, max_depth, full)
+        # More patterns can only enlarge W, hence Lie(W): the count on a subset of the patterns is
+        # an upper bound. Double the patterns used until the count repeats (or all are used, or
+        # the data would exceed _MAX_DATA points); most nets settle with a few dozen patterns.
+        counts, n_pat, result = [], _FIRST_PATTERNS, None
+        while True:
+            n_pat = min(n_pat, len(full.patterns))
+            q = full.X.shape[0] // len(full.patterns)
+            region = Region(full.theta0, full.X[:n_pat * q], tuple(s[:n_pat * q] for s in full.slopes),
+                            full.description.replace(f"{len(full.patterns)} of the", f"{n_pat} of the", 1),
+                            full.patterns[:n_pat], full.patterns_seen)
+            result = _lie_rank(model, dynamics, seed, friction, max_depth, region)
+            counts.append((n_pat, result.count))
+            if (len(counts) > 1 and counts[-1][1] == counts[-2][1]) or n_pat == len(full.patterns) \
+                    or 2 * n_pat * q > _MAX_DATA:
+                break
+            n_pat *= 2
+        desc = region.description + "; count with " + ", ".join(f"{p} patterns: {c}" for p, c in counts)
+        return LieRank(result.state_dim, result.lie_dim, result.count, result.history, result.fields,
+                       Region(region.theta0, region.X, region.slopes, desc, region.patterns,
+                              region.patterns_seen), result.converged)
 
 
 def _lie_rank(model, dynamics, seed, friction, max_depth, region) -> LieRank:
@@ -553,6 +627,8 @@ def _lie_rank(model, dynamics, seed, friction, max_depth, region) -> LieRank:
         raise BadInput(f"Got dynamics={dynamics!r}; use 'flow' or 'momentum'.")
     rng = np.random.default_rng([seed, 2])
     N = fam.dim
+    if dynamics == "flow":
+        jac = _gradient_rows(model, region)
     basis = np.zeros((0, N))
     history = []
     converged = False
@@ -571,10 +647,17 @@ def _lie_rank(model, dynamics, seed, friction, max_depth, region) -> LieRank:
         kept, dropped = 1.0, 0.0
         while True:
             n = min(batch, N - basis.shape[0] + 4) if j else N + 4
-            tree = _round_sample(fam, rng, n, j) if j else _element(fam, rng, n, 0)
-            vals, scale = _evaluate(fam, tree, np.broadcast_to(z0, (n, N)).copy(), 0, n)
-            if scale is None:
+            if j == 0 and dynamics == "flow":
+                # W(theta0) directly: random combinations of the m x out gradient rows are one
+                # BLAS product, instead of N + 4 backward passes over all m points (a 9-9-7-9-8
+                # ReLU net has N = 279 and m ~ 1300: 35x fewer passes).
+                vals = rng.standard_normal((n, jac.shape[0])) @ jac
                 scale = np.linalg.norm(vals, axis=1)
+            else:
+                tree = _round_sample(fam, rng, n, j) if j else _element(fam, rng, n, 0)
+                vals, scale = _evaluate(fam, tree, np.broadcast_to(z0, (n, N)).copy(), 0, n)
+                if scale is None:
+                    scale = np.linalg.norm(vals, axis=1)
             new, k_b, d_b = _decide(vals, scale, basis)
             total += n
             if new.shape[0]:
