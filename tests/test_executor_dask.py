@@ -110,3 +110,14 @@ def test_bad_scheduler_address_is_one_line_exit_2(address, needle, capsys, tmp_p
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
     assert not Path(tmp_path / "index.html").exists()
+
+
+def test_verify_all_on_dask_runs_proof_claims_and_du_10_sweep(cluster, tmp_path):
+    from verify.report import run_all, write_report
+    recs = run_all(out=tmp_path, ids={"EX-2", "DU-10"}, scheduler=cluster)
+    got = {r.id: r for r in recs}
+    assert got["EX-2"].verdict == "proven"  # computed on a Dask worker, pickled back
+    assert got["DU-10"].verdict in ("consistent", "inconsistent")
+    assert len(list((tmp_path / "audits" / "runs" / "DU-10-quick").glob("*.json"))) == 36
+    paths = write_report(recs, tmp_path, seed=0, full=False, executor=f"Dask scheduler {cluster}")
+    assert json.loads(paths["json"].read_text())["header"]["executor"] == f"Dask scheduler {cluster}"

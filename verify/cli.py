@@ -242,7 +242,9 @@ def _cmd_all(args) -> int:
     out = Path(args.out)
     records = run_all(full=args.full, seed=args.seed, out=out, workers=args.workers,
                       scheduler=args.scheduler, progress=_progress(args))
-    paths = write_report(records, out, seed=args.seed, full=args.full)
+    where = (f"Dask scheduler {args.scheduler}" if args.scheduler else
+             f"{args.workers} local processes" if args.workers > 1 else "this process")
+    paths = write_report(records, out, seed=args.seed, full=args.full, executor=where)
     if args.json:
         from dataclasses import asdict
         print(json.dumps([asdict(r) for r in records], indent=1, default=str))

@@ -179,9 +179,9 @@ def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, p
     return [records[c.id] for c in chosen]
 
 
-def _header(seed: int, full: bool) -> dict:
+def _header(seed: int, full: bool, executor: str) -> dict:
     from .numerics.results import git_revision, library_versions
-    return {"seed": seed, "tier": "full" if full else "quick", "git_revision": git_revision(),
+    return {"seed": seed, "tier": "full" if full else "quick", "executor": executor, "git_revision": git_revision(),
             "versions": library_versions(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "generated": time.strftime("%Y-%m-%d %H:%M:%S")}
 
@@ -207,10 +207,11 @@ def _img(path: str) -> str:
     return f'<img alt="{html.escape(Path(path).name)}" src="data:image/png;base64,{data}">'
 
 
-def write_report(records: list[ClaimRecord], out: Path, *, seed: int, full: bool) -> dict[str, Path]:
+def write_report(records: list[ClaimRecord], out: Path, *, seed: int, full: bool,
+                 executor: str = "this process") -> dict[str, Path]:
     """Write index.html, report.md and results.json atomically into ``out``."""
     from .numerics.results import write_json_atomic, write_text_atomic
-    head = _header(seed, full)
+    head = _header(seed, full, executor)
     rows, sections, md = [], [], [f"# verify report\n\n{head}\n\n| id | kind | job | verdict | evidence | time (s) |\n|---|---|---|---|---|---|"]
     for r in records:
         shown = r.verdict if r.verdict != "not run" else f"not run ({r.reason[:80]})"
