@@ -27,7 +27,7 @@ import numpy as np
 from .certificates import to_json as verdict_json
 from .discover_laws import Law, find_laws, param_names
 from .errors import BadInput
-from .lie_rank import RankStep, lie_rank, sample_region
+from .lie_rank import RankStep, check_supported, lie_rank
 from .model import Act, Model
 
 __all__ = ["DiscoveryResult", "discover", "polynomial_rank"]
@@ -159,6 +159,7 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
         raise BadInput(f"Got dynamics={dynamics!r}; use 'flow' or 'momentum'.")
     if degree < 0 or int(degree) != degree:
         raise BadInput(f"Got degree={degree}; use an integer >= 0 (0 skips the polynomial search).")
+    check_supported(model)
     notes, seconds = [], {}
     relu = any(isinstance(l, Act) and not l.activation.is_identity for l in model.layers)
     laws, gaps, prank = (), [], None
@@ -166,13 +167,14 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
         notes.append("the polynomial law search covers gradient flow only; for momentum only the count "
                      "is computed")
         degree = 0
-    region = sample_region(model, seed)
+    D = sum(int(np.prod(p.shape)) if p.shape else 1 for p in model.params)
     if degree:
         t0 = time.perf_counter()
         search = find_laws(model, degree=degree, seed=seed)
         seconds["laws"] = time.perf_counter() - t0
         laws = search.laws
-        prank = polynomial_rank(model, laws, region.theta0)
+        # Functional independence is decided at a generic point (the laws hold everywhere).
+        prank = polynomial_rank(model, laws, np.random.default_rng([seed, 3]).standard_normal(D))
         if search.dropped:
             notes.append(f"{len(search.dropped)} candidate(s) not proven and not reported: "
                          + "; ".join(search.dropped[:5]))
@@ -182,26 +184,37 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
     hist, cnt, check, fields, desc = (), None, None, "", None
     if count:
         t0 = time.perf_counter()
-        lr = lie_rank(model, dynamics=dynamics, seed=seed, region=region)
+        # Proven polynomial laws are a lower bound on the count, which lets the ReLU region stop
+        # adding activation patterns as soon as the (upper-bound) count meets it.
+        bound = prank if dynamics == "flow" else None
+        lr = lie_rank(model, dynamics=dynamics, seed=seed, lower_bound=bound)
         hist, cnt, fields = lr.history, lr.count, lr.fields
         gaps += [h.gap for h in hist]
-        desc = region.description if relu else None
+        desc = lr.region.description if relu else None
+        if not lr.converged:
+            notes.append("the bracket dimension still grew at the longest bracket tried: the count is "
+                         "an upper bound")
         if relu:
-            other = lie_rank(model, dynamics=dynamics, seed=seed + 1)
+            other = lie_rank(model, dynamics=dynamics, seed=seed + 1, lower_bound=bound)
             check = other.count
             if check != cnt:
-                notes.append(f"the count differs between two random activation regions ({cnt} vs {check}): "
-                             "on this architecture the count depends on the region (e.g. how many "
-                             "input-space pieces the data set reaches), not only on the model")
+                notes.append(
+                    f"the count differs between two random activation regions ({cnt} vs {check}). On a "
+                    "region the count is exact for the activation patterns used and can only fall when "
+                    "more patterns are added; it can also genuinely depend on the region, e.g. when two "
+                    "units of a layer are active on exactly the same inputs (they then act as one linear "
+                    "block with extra laws)")
         seconds["count"] = time.perf_counter() - t0
         if prank is not None:
             if prank < cnt:
                 notes.append(f"the polynomial laws of degree <= {degree} account for {prank} of the {cnt} "
-                             "independent laws: higher-degree or non-polynomial laws exist")
+                             "independent laws: higher-degree or non-polynomial laws exist"
+                             + (" on this region (or activation patterns the data did not reach)"
+                                if relu else ""))
             else:
                 notes.append(f"the polynomial laws of degree <= {degree} account for every independent law "
                              f"({prank} = count)")
-    state_dim = region.theta0.size * (2 if dynamics == "momentum" else 1)
+    state_dim = D * (2 if dynamics == "momentum" else 1)
     if degree and "laws" in seconds:
         gaps.append(search.min_gap)
     return DiscoveryResult(model.name, dynamics, int(degree), seed, state_dim, tuple(laws), prank, cnt,

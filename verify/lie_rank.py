@@ -41,7 +41,7 @@ from .model import Act, DiagonalLinear, Dense, Model, layer_dims
 
 __all__ = [
     "param_layout", "net_degree", "forward_backward", "RankStep", "LieRank", "Region",
-    "sample_region", "lie_rank", "RANK_TOL", "single_thread_blas",
+    "sample_region", "lie_rank", "RANK_TOL", "single_thread_blas", "check_supported",
 ]
 
 #: Relative singular-value threshold of every rank decision. Nested brackets of depth <= 4 lose
@@ -102,7 +102,8 @@ def param_layout(model: Model) -> dict[str, tuple[int, tuple[int, ...]]]:
     return out
 
 
-def _check_supported(model: Model) -> None:
+def check_supported(model: Model) -> None:
+    """Raise BadInput unless every activation is homogeneous with concrete slopes."""
     for layer in model.layers:
         if isinstance(layer, Act) and not layer.activation.is_homogeneous:
             raise BadInput(f"Got activation {layer.activation.name!r} in {model.name!r}; discover needs "
@@ -342,7 +343,7 @@ def sample_region(model: Model, seed: int, n_patterns: int | None = None) -> Reg
         n_patterns: how many of the reached patterns to use, in order of first appearance among
             random inputs (so roughly by probability); None uses all of them.
     """
-    _check_supported(model)
+    check_supported(model)
     rng = np.random.default_rng(seed)
     D = sum(int(np.prod(p.shape)) if p.shape else 1 for p in model.params)
     dims = layer_dims(model)
@@ -567,7 +568,7 @@ def _decide(rows: np.ndarray, scale: np.ndarray, basis: np.ndarray | None) -> tu
 
 
 def lie_rank(model: Model, *, dynamics: str = "flow", seed: int = 0, friction: float = 0.0,
-             max_depth: int = 32, region: Region | None = None) -> LieRank:
+             max_depth: int = 32, region: Region | None = None, lower_bound: int | None = None) -> LieRank:
     """Count functionally independent conservation laws as D - dim Lie(W)(theta0).
 
     Args:
@@ -577,7 +578,10 @@ def lie_rank(model: Model, *, dynamics: str = "flow", seed: int = 0, friction: f
         friction: heavy-ball friction; laws are time-independent only for 0 (the default).
         max_depth: longest bracket tried before giving up (rounds double it: 2, 4, 8, ...); when
             the dimension still grows there, ``converged`` is False.
-        region: reuse a region (else ``sample_region(model, seed)``).
+        region: use exactly this region (else ``sample_region(model, seed)``, with activation
+            patterns added until the count repeats).
+        lower_bound: a proven number of independent laws (e.g. ``discover``'s polynomial laws);
+            adding patterns stops once the count reaches it, since more data can only lower it.
 
     References:
         Marcotte, Gribonval & Peyre (2023), NeurIPS, Thm 2.14 and Prop 3.8 (stopping rule).
@@ -602,6 +606,7 @@ def lie_rank(model: Model, *, dynamics: str = "flow", seed: int = 0, friction: f
             result = _lie_rank(model, dynamics, seed, friction, max_depth, region)
             counts.append((n_pat, result.count))
             if (len(counts) > 1 and counts[-1][1] == counts[-2][1]) or n_pat == len(full.patterns) \
+                    or (lower_bound is not None and result.count <= lower_bound) \
                     or 2 * n_pat * q > _MAX_DATA:
                 break
             n_pat *= 2
