@@ -21,7 +21,8 @@ import sympy as sp
 from .certificates import Proven, Refuted, Step, Undecided, Verdict
 from .chosen_loss import constraint, formula
 from .dynamics import DYNAMICS, ETA, GAMMA, LAMBDA, flow_derivative, gd_increment, momentum_derivative, velocities
-from .model import Act, Model
+from .auxiliary import reduce_residual
+from .model import Act, Attention, Model, Normalize, NormalizedDense, Pool, walk
 from .symbolic import SymbolicNet, symbolic_net
 from .witness import find_witness
 
@@ -73,11 +74,24 @@ def _hypotheses(model: Model, n_data: int) -> list[str]:
     hyp = [f"loss L = sum over {n_data} data point(s) of {ell}"
            + ("; dQ/dt is linear in L, so one point covers any data set" if n_data == 1 else "")]
     seen = set()
-    for layer in model.layers:
+    for layer in walk(model.layers):
         if isinstance(layer, Act) and layer.activation.name not in seen:
             seen.add(layer.activation.name)
             hyp.append(layer.activation.property_text())
+        text = _LAYER_HYPOTHESES.get((type(layer), getattr(layer, "kind", None)))
+        if text and text not in hyp:
+            hyp.append(text)
     return hyp
+
+
+_LAYER_HYPOTHESES = {
+    (Pool, "max"): "max pooling: max = z_last + sum_j s_j (z_j - z_last), selection symbols s_j constant on "
+                   "each arg-max region (every region covered)",
+    (Normalize, "l2"): "normalisation a/||a||: ||a|| = t with t > 0 and t**2 = sum a_i**2",
+    (Normalize, "layer"): "layer norm sqrt(n)(a - mean a)/||a - mean a||: the norm is t > 0 with t**2 = its square",
+    (NormalizedDense, None): "weight normalisation W[i,:]/||W[i,:]||: each row norm is t > 0 with t**2 = its square",
+    (Attention, None): "softmax attention: each exp(score) is an independent positive symbol e (sufficient for 0)",
+}
 
 
 def _proportional_law(qmap, residuals) -> str:
@@ -155,7 +169,7 @@ def prove_conserved(
         steps.append(Step(", ".join(f"{k} = {v}" for k, v in list(restrict.items())[:2]), why))
     too_big = [lbl for lbl, r in residuals if sp.count_ops(r) > budget_ops]
     if not too_big:
-        expanded = [(lbl, sp.expand(r)) for lbl, r in residuals]
+        expanded = [(lbl, reduce_residual(sp.expand(r), net)) for lbl, r in residuals]
         nonzero = [(lbl, r) for lbl, r in expanded if r != 0]
         if not nonzero:
             lbl, r = residuals[0]

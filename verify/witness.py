@@ -48,9 +48,12 @@ def rational_point(net: SymbolicNet, rng: np.random.Generator, extra: Sequence[s
     regions = {}
     for r in net.regions:
         z = r.preactivation.xreplace(subs).xreplace(regions)
-        if z == 0:
-            return None  # avoid kinks: a witness should not depend on a subgradient choice
-        regions[r.symbol] = r.activation.region_value(z)
+        # Avoid kinks (z == 0, or a max-pooling tie: region_value None): a witness should not
+        # depend on a subgradient choice. A norm of 0 is likewise undefined.
+        value = None if z == 0 else r.activation.region_value(z)
+        if value is None:
+            return None
+        regions[r.symbol] = value
     subs.update(regions)
     targets = []
     for out, names in zip(net.outputs, net.loss_derivatives):
