@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import sympy as sp
 
+from verify.activations import leaky_relu
 from verify.certificates import Proven, Refuted
 from verify.discover import discover
 from verify.errors import BadInput
@@ -129,6 +131,7 @@ def test_du_1_two_relu_regions_same_count():
     assert a.count == b.count == 4
     r = discover(model, degree=0)
     assert r.region_check == r.count == 4 and "activation region" in r.region
+    assert "patterns reached by" in r.region  # the output states which region was used
 
 
 def test_discover_momentum_count_and_json():
@@ -148,3 +151,78 @@ def test_discover_bad_input():
         discover(mlp((2, 2, 2), "identity"), dynamics="sgd")
     with pytest.raises(BadInput, match="homogeneous"):
         discover(mlp((2, 2, 2), "tanh"))
+
+
+@pytest.mark.parametrize("widths,hidden", [((3, 4, 2), 4), ((5, 4, 4, 2), 8)])
+def test_du_1_relu_regions_agree_across_seeds(widths, hidden):
+    # Inputs of dimension >= 3: every region (theta0 and its reached activation patterns) gives
+    # one law per hidden unit, no more (DU-1), at four random theta0.
+    model = mlp(widths, "relu")
+    runs = [lie_rank(model, seed=s) for s in range(4)]
+    assert len({r.region.patterns for r in runs}) > 1  # the regions really differ
+    assert [r.count for r in runs] == [hidden] * 4
+    assert all("activation patterns reached" in r.region.description for r in runs)
+
+
+def test_relu_count_never_rises_with_more_patterns():
+    # 2-input deep net of the benchmark whose count depended on the size of a random data set:
+    # W only grows with the patterns used, so the count can only fall, and with every pattern
+    # reached the count is stable under a change of the random samples.
+    from verify.lie_rank import Region, sample_region
+
+    model = mlp((2, 5, 4, 7, 7), "relu")
+    full = sample_region(model, 0)
+    q = full.X.shape[0] // len(full.patterns)
+    counts = []
+    for k in (4, 8, 16, len(full.patterns)):
+        reg = Region(full.theta0, full.X[:k * q], tuple(s[:k * q] for s in full.slopes), "", full.patterns[:k])
+        counts.append(lie_rank(model, seed=0, region=reg).count)
+    assert counts == sorted(counts, reverse=True) and counts[-1] >= 16  # >= one law per hidden unit
+    again = [lie_rank(model, seed=s, region=full).count for s in (1, 2)]
+    assert again == [counts[-1]] * 2
+
+
+@pytest.mark.parametrize("model,count", [
+    (mlp((3, 1, 3, 2), "identity"), 1 + 6),  # DU-3 per hidden layer: r(r+1)/2 for r = 1, 3
+    (mlp((9, 3, 8, 9, 2), "identity"), 6 + 36 + 45),  # needed brackets of length 7 (was 209 s)
+])
+def test_du_3_long_brackets_linear_count(model, count):
+    r = lie_rank(model)
+    assert r.count == count and r.converged
+    assert r.history[-1].depth >= 4 and all(h.gap > 1e6 for h in r.history)
+
+
+def test_jets_give_exact_directional_derivatives():
+    # Independent check of the jet arithmetic: the eps-coefficient of grad f on a jet equals the
+    # complex-step derivative Im G(theta + i h v) / h (no subtraction, exact to round-off).
+    from verify.lie_rank import _jets, forward_backward
+
+    model = mlp((3, 3, 2, 2), ["relu2", leaky_relu(0.25)], bias=True)
+    rng = np.random.default_rng(3)
+    D = sum(int(np.prod(p.shape)) for p in model.params)
+    th, v = rng.standard_normal((2, D))
+    X = rng.standard_normal((1, 5, 3))
+    cot = rng.standard_normal((1, 5, 2))
+    _, _, _, used = forward_backward(model, th[None], X)
+    slopes = [s for s in used]
+    jet = forward_backward(model, np.vstack([th, v]), X, cot, slopes, jets=_jets(1))[1]
+    h = 1e-30
+    cs = forward_backward(model, (th + 1j * h * v)[None], X, cot, slopes)[1]
+    assert np.allclose(jet[1], cs[0].imag / h, rtol=1e-12, atol=1e-12 * np.abs(jet[1]).max())
+    assert np.allclose(jet[0], cs[0].real, rtol=1e-12, atol=0)
+
+
+def test_unit_cut_out_proves_laws_and_refutes_non_laws():
+    from verify.discover_laws import param_names, unit_sub_model
+
+    model = mlp((3, 3, 2), "relu", bias=True)
+    r = discover(model, count=False)
+    assert all("hidden unit(s)" in l.certificate.statement for l in r.laws)
+    # Negative control on the cut-out of units {0, 1}: the off-diagonal DU-3 entry is not a law
+    # under ReLU, and the cut-out must refute it, not pass it.
+    index = {e[2]: i for i, e in enumerate(param_names(model))}
+    flat = {index[f"W1[{u},{k}]"] for u in (0, 1) for k in range(3)} | {index[f"W2[{j},{u}]"] for u in (0, 1) for j in range(2)}
+    sub, _, remap = unit_sub_model(model, flat)
+    P = param_matrices(sub)
+    off = sum(P["W1"][0, k] * P["W1"][1, k] for k in range(3)) - sum(P["W2"][j, 0] * P["W2"][j, 1] for j in range(2))
+    assert isinstance(prove_conserved(sub, Quantity("offdiag", lambda _: off)), Refuted)

@@ -108,7 +108,7 @@ class DiscoveryResult:
                        f" = {self.state_dim} - {self.state_dim - self.count}")
             out.append(f"  fields: {self.fields}")
             for h in self.rank_history:
-                out.append(f"    brackets of depth <= {h.depth}: dim {h.dim} ({h.samples} samples; "
+                out.append(f"    brackets of length <= {h.depth}: dim {h.dim} ({h.samples} samples; "
                            f"sigma kept {h.sigma_kept:.2e}, dropped {h.sigma_dropped:.2e}, gap {h.gap:.2e})")
             if self.region:
                 out.append(f"  region: {self.region}")
