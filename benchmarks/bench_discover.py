@@ -11,6 +11,7 @@ Run: python benchmarks/bench_discover.py [--n 50] [--seed 0] [--skip-basis]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -38,23 +39,32 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-basis", action="store_true")
     args = ap.parse_args()
-    tc, tb = [], []
+    tc, tb, gaps = [], [], []
+    load0 = os.getloadavg()
     for model in networks(args.n, args.seed):
         t0 = time.perf_counter()
         r = lie_rank(model, seed=args.seed)
         tc.append(time.perf_counter() - t0)
-        line = f"{model.name:45s} D={r.state_dim:4d} count={r.count:4d} {tc[-1]:6.3f} s"
+        gaps.append(min(h.gap for h in r.history))
+        line = (f"{model.name:45s} D={r.state_dim:4d} count={r.count:4d}{'' if r.converged else '?'} "
+                f"{tc[-1]:6.3f} s (min gap {gaps[-1]:.1e}, {len(r.region.patterns) or '-'} patterns)")
         if not args.skip_basis:
             t0 = time.perf_counter()
             s = find_laws(model, degree=2, seed=args.seed)
             tb.append(time.perf_counter() - t0)
-            line += f" | laws={len(s.laws):4d} {tb[-1]:7.2f} s (search {s.seconds_search:.2f}, proof {s.seconds_proof:.2f})"
+            line += (f" | laws={len(s.laws):4d} {tb[-1]:6.2f} s (search {s.seconds_search:.2f}, "
+                     f"proof {s.seconds_proof:.2f})" + (f" dropped {len(s.dropped)}" if s.dropped else ""))
         print(line, flush=True)
+    load1 = os.getloadavg()
+    print(f"{len(tc)} networks; load average (1, 5, 15 min) before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "
+          f"after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f} on {os.cpu_count()} cores; smallest rank gap "
+          f"{min(gaps):.1e}")
     for name, ts, limit in (("count", tc, COUNT_LIMIT_S), ("proven basis", tb, BASIS_LIMIT_S)):
         if ts:
             med, worst = statistics.median(ts), max(ts)
+            over = sum(t > limit for t in ts)
             print(f"{name}: median {med:.3f} s = {med / limit:.2f} x limit {limit} s; "
-                  f"worst {worst:.3f} s = {worst / limit:.2f} x limit")
+                  f"worst {worst:.3f} s = {worst / limit:.2f} x limit; {over} of {len(ts)} over the limit")
 
 
 if __name__ == "__main__":
