@@ -226,3 +226,10 @@ def test_unit_cut_out_proves_laws_and_refutes_non_laws():
     P = param_matrices(sub)
     off = sum(P["W1"][0, k] * P["W1"][1, k] for k in range(3)) - sum(P["W2"][j, 0] * P["W2"][j, 1] for j in range(2))
     assert isinstance(prove_conserved(sub, Quantity("offdiag", lambda _: off)), Refuted)
+
+
+def test_du_3_bottleneck_all_laws_found():
+    # 8-9-3-6 linear: DU-3 gives 9*10/2 + 3*4/2 = 51 laws. A spurious grading (too few samples in
+    # the Euler system) once split the off-diagonal laws into single monomials: 12 found.
+    r = discover(mlp((8, 9, 3, 6), "identity"))
+    assert len(r.laws) == 51 and r.polynomial_rank == r.count == 51

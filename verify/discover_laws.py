@@ -151,7 +151,11 @@ def gradings(model: Model, seed: int = 0) -> np.ndarray:
     D = sum(int(np.prod(p.shape)) if p.shape else 1 for p in model.params)
     dims = layer_dims(model)
     n0, nL = dims[0], dims[-1]
-    n = (D + n0 + nL) // nL + 8
+    # One (theta, x) sample per unknown (plus 8), not one per nL unknowns: the nL rows of one sample
+    # are far from independent, and with (D + n0 + nL) / nL + 8 samples an 8-9-3-6 linear net got a
+    # spurious grading that split its 36 off-diagonal DU-3 laws into single monomials (12 of 51
+    # laws found, measured).
+    n = D + n0 + nL + 8
     TH = rng.standard_normal((n, D))
     X = rng.standard_normal((n, 1, dims[0]))
     blocks = []
@@ -164,7 +168,7 @@ def gradings(model: Model, seed: int = 0) -> np.ndarray:
         blocks.append(np.hstack([TH * G, X[:, 0, :] * GX[:, 0, :], kap]))
     M = np.vstack(blocks)
     M = M / (np.linalg.norm(M, axis=1, keepdims=True) + 1e-300)
-    _, s, vt = np.linalg.svd(M, full_matrices=True)
+    _, s, vt = np.linalg.svd(M, full_matrices=M.shape[0] < M.shape[1])
     rank = int(np.sum(s > NULL_TOL * s[0]))
     N = vt[rank:]
     if N.shape[0] == 0:
