@@ -531,12 +531,12 @@ class LieRank:
     converged: bool = True
 
 
-def _gradient_rows(model: Model, region: Region) -> np.ndarray:
-    """The (m * out, D) rows grad_theta f_j(x_i; theta0), each data point with its region slopes."""
-    m, out = region.X.shape[0], layer_dims(model)[-1]
+def _gradient_rows(model: Model, region: Region, start: int = 0) -> np.ndarray:
+    """The rows grad_theta f_j(x_i; theta0) for data points i >= start, each with its region slopes."""
+    m, out = region.X.shape[0] - start, layer_dims(model)[-1]
     Theta = np.broadcast_to(region.theta0, (m, region.theta0.size))
-    X = region.X[:, None, :]
-    slopes = [s[:, None, :] for s in region.slopes]
+    X = region.X[start:, None, :]
+    slopes = [s[start:, None, :] for s in region.slopes]
     rows = []
     for j in range(out):
         cot = np.zeros((m, 1, out))
@@ -589,21 +589,22 @@ def lie_rank(model: Model, *, dynamics: str = "flow", seed: int = 0, friction: f
     """
     with single_thread_blas():
         if region is not None:
-            return _lie_rank(model, dynamics, seed, friction, max_depth, region)
+            return _lie_rank(model, dynamics, seed, friction, max_depth, region)[0]
         full = sample_region(model, seed)
         if not full.patterns:
-            return _lie_rank(model, dynamics, seed, friction, max_depth, full)
+            return _lie_rank(model, dynamics, seed, friction, max_depth, full)[0]
         # More patterns can only enlarge W, hence Lie(W): the count on a subset of the patterns is
         # an upper bound. Double the patterns used until the count repeats (or all are used, or
         # the data would exceed _MAX_DATA points); most nets settle with a few dozen patterns.
-        counts, n_pat, result = [], _FIRST_PATTERNS, None
+        counts, n_pat, result, prior = [], _FIRST_PATTERNS, None, None
         while True:
             n_pat = min(n_pat, len(full.patterns))
             q = full.X.shape[0] // len(full.patterns)
             region = Region(full.theta0, full.X[:n_pat * q], tuple(s[:n_pat * q] for s in full.slopes),
                             full.description.replace(f"{len(full.patterns)} of the", f"{n_pat} of the", 1),
                             full.patterns[:n_pat], full.patterns_seen)
-            result = _lie_rank(model, dynamics, seed, friction, max_depth, region)
+            result, w0 = _lie_rank(model, dynamics, seed, friction, max_depth, region, prior)
+            prior = (w0, region.X.shape[0])
             counts.append((n_pat, result.count))
             if (len(counts) > 1 and counts[-1][1] == counts[-2][1]) or n_pat == len(full.patterns) \
                     or (lower_bound is not None and result.count <= lower_bound) \
@@ -616,7 +617,12 @@ def lie_rank(model: Model, *, dynamics: str = "flow", seed: int = 0, friction: f
                               region.patterns_seen), result.converged)
 
 
-def _lie_rank(model, dynamics, seed, friction, max_depth, region) -> LieRank:
+def _lie_rank(model, dynamics, seed, friction, max_depth, region, prior=None) -> tuple[LieRank, np.ndarray]:
+    """The count on ``region``, and an orthonormal basis of W(theta0).
+
+    ``prior`` = (basis of W(theta0) for the first m0 data points, m0): round 0 then only mixes the
+    gradient rows of the points after m0 (W of more data contains W of fewer), so the adaptive
+    region does not redo the largest product of each try (flow only)."""
     region = region or sample_region(model, seed)
     if dynamics == "flow":
         fam = _gradient_family(model, region)
@@ -632,9 +638,12 @@ def _lie_rank(model, dynamics, seed, friction, max_depth, region) -> LieRank:
         raise BadInput(f"Got dynamics={dynamics!r}; use 'flow' or 'momentum'.")
     rng = np.random.default_rng([seed, 2])
     N = fam.dim
+    if dynamics != "flow":
+        prior = None
     if dynamics == "flow":
-        jac = _gradient_rows(model, region)
-    basis = np.zeros((0, N))
+        jac = _gradient_rows(model, region, prior[1] if prior else 0)
+    basis = prior[0] if prior else np.zeros((0, N))
+    w0 = basis
     history = []
     converged = False
     # Round 0 is W(theta0); round j adds [W'_{j-1}, W'_{j-1}], brackets of length <= 2^j. Doubling
@@ -652,6 +661,8 @@ def _lie_rank(model, dynamics, seed, friction, max_depth, region) -> LieRank:
         kept, dropped = 1.0, 0.0
         while True:
             n = min(batch, N - basis.shape[0] + 4) if j else N + 4
+            if j == 0 and prior:
+                n = N - basis.shape[0] + 4  # the new points' rows, modulo the prior span
             if j == 0 and dynamics == "flow":
                 # W(theta0) directly: random combinations of the m x out gradient rows are one
                 # BLAS product, instead of N + 4 backward passes over all m points (a 9-9-7-9-8
@@ -676,6 +687,8 @@ def _lie_rank(model, dynamics, seed, friction, max_depth, region) -> LieRank:
         history.append(RankStep(2 ** j, total, basis.shape[0], kept, dropped,
                                 (kept / dropped) if dropped > 0 else np.inf))
         new = basis[basis.shape[0] - found:]
+        if j == 0:
+            w0 = basis
         # Stop when the dimension stops growing (or fills the space): generic ranks are equal, so
         # the distribution W'_j(theta) is involutive near theta0 and contains Lie(W)(theta).
         if (new.shape[0] == 0 and j) or basis.shape[0] == N:
@@ -684,4 +697,4 @@ def _lie_rank(model, dynamics, seed, friction, max_depth, region) -> LieRank:
         if 2 ** (j + 1) > max_depth:
             break
         j += 1
-    return LieRank(N, basis.shape[0], N - basis.shape[0], tuple(history), fields, region, converged)
+    return LieRank(N, basis.shape[0], N - basis.shape[0], tuple(history), fields, region, converged), w0
