@@ -606,12 +606,20 @@ def lie_rank(model: Model, *, dynamics: str = "flow", seed: int = 0, friction: f
             result, w0 = _lie_rank(model, dynamics, seed, friction, max_depth, region, prior)
             prior = (w0, region.X.shape[0])
             counts.append((n_pat, result.count))
-            if (len(counts) > 1 and counts[-1][1] == counts[-2][1]) or n_pat == len(full.patterns) \
-                    or (lower_bound is not None and result.count <= lower_bound) \
-                    or 2 * n_pat * q > _MAX_DATA:
-                break
-            n_pat *= 2
-        desc = region.description + "; count with " + ", ".join(f"{p} patterns: {c}" for p, c in counts)
+            if n_pat == len(full.patterns):
+                why = "every reached pattern used"
+            elif lower_bound is not None and result.count <= lower_bound:
+                why = "the count met the proven lower bound"
+            elif len(counts) > 1 and counts[-1][1] == counts[-2][1]:
+                why = "the count repeated"
+            elif 2 * n_pat * q > _MAX_DATA:
+                why = f"data cap of {_MAX_DATA} points reached: the count is an upper bound"
+            else:
+                n_pat *= 2
+                continue
+            break
+        desc = (region.description + "; count with " + ", ".join(f"{p} patterns: {c}" for p, c in counts)
+                + f" (stopped: {why})")
         return LieRank(result.state_dim, result.lie_dim, result.count, result.history, result.fields,
                        Region(region.theta0, region.X, region.slopes, desc, region.patterns,
                               region.patterns_seen), result.converged)
