@@ -219,7 +219,14 @@ def _components(mons: list[np.ndarray], Wg: np.ndarray) -> tuple[np.ndarray, int
     own = np.concatenate(owners)
     if K.shape[1] == 0:
         return np.zeros(base, dtype=np.int64), 1
-    _, kid = np.unique(K, axis=0, return_inverse=True)
+    # Hash each key row to one int64 (a fixed random odd multiplier per column, wrapping): unique
+    # on rows sorted 40k x 2 rows x 25 columns lexicographically in 1.1 s of a 3.5 s search on a
+    # 9-9-7-9-8 ReLU net (measured). A collision can only merge two components, which is safe:
+    # the law space of a merged block is still found by its own nullspace.
+    mult = np.random.default_rng(0x5EED).integers(1, 2**62, size=K.shape[1], dtype=np.int64) | 1
+    with np.errstate(over="ignore"):
+        h = (K * mult).sum(axis=1)
+    _, kid = np.unique(h, return_inverse=True)
     kid = kid.ravel()
     nk = int(kid.max()) + 1
     g = coo_matrix((np.ones(own.size), (own, base + kid)), shape=(base + nk, base + nk))
