@@ -1,7 +1,7 @@
 """Issue 8 benchmarks: the DU-10 sweep on 1 vs 2 local processes, and on Dask vs local processes.
 
 (b) speed-up of the full DU-10 sweep (the grid of ``verify audit DU-10``: 7 d x 10 seeds x 4 step
-    sizes = 280 runs) from 1 to 2 local workers; limit: >= 1.7x.
+    sizes = 280 runs, timed for ``--sweeps`` base seeds) from 1 to 2 local workers; limit: >= 1.7x.
 (c) the same sweep on a Dask ``LocalCluster`` (2 worker processes, 1 thread each, loopback) over
     the same sweep on 2 local processes; limit: <= 1.2x.
 
@@ -12,7 +12,7 @@ sweep after the first one of a command sees); "cold" adds starting the executor 
 ``verify audit DU-10 --workers 2`` pays once). Results are kept in memory (no files), so disk
 speed is not measured. Timings are never asserted in tests.
 
-Usage: python benchmarks/bench_executor.py [--repeats 3] [--no-dask]
+Usage: python benchmarks/bench_executor.py [--repeats 3] [--sweeps 3] [--no-dask]
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ LIMIT_SPEEDUP = 1.7
 LIMIT_DASK_OVERHEAD = 1.2
 
 
-def du10_tasks() -> list[Task]:
-    return [Task(f"rank1_d{d}_c{c:g}_s{s}", rank1_run, dict(d=d, seed=seed_for(0, "DU-10", d, s), c_step=c))
-            for c in C_STEPS for d in DS for s in range(SEEDS)]
+def du10_tasks(sweeps: int = 1) -> list[Task]:
+    """The full DU-10 grid for base seeds 0 .. sweeps-1 (one sweep is ~3 s in one process: too
+    short to time on a shared machine, so the benchmark times several)."""
+    return [Task(f"rank1_b{b}_d{d}_c{c:g}_s{s}", rank1_run, dict(d=d, seed=seed_for(b, "DU-10", d, s), c_step=c))
+            for b in range(sweeps) for c in C_STEPS for d in DS for s in range(SEEDS)]
 
 
 def timed(tasks, pool) -> float:
@@ -52,10 +54,11 @@ def warm(pool, tasks) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sweeps", type=int, default=3, help="full DU-10 sweeps per timing (base seeds 0..K-1)")
     ap.add_argument("--no-dask", action="store_true", help="skip (c)")
     args = ap.parse_args()
-    tasks = du10_tasks()
-    print(f"DU-10 full sweep: {len(tasks)} runs; {os.cpu_count()} cores; load average before "
+    tasks = du10_tasks(args.sweeps)
+    print(f"DU-10 full sweep x {args.sweeps} base seeds: {len(tasks)} runs; {os.cpu_count()} cores; load average before "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     # Cold: start the executor inside the timing (interleaved with the serial run).

@@ -4,8 +4,8 @@ Runs the real command in a subprocess (interpreter start included), ``--workers 
 ``--workers 2`` interleaved, each into a fresh output folder (nothing resumed), and prints the
 wall times, the speed-up and the load average before and after (the machine is shared). The quick
 tier has no stated limit; its speed-up is printed for information. ``--full`` runs
-``verify all --full --workers 2`` once (long: tens of minutes) and prints its wall time against
-the 10-minute-per-audit budget times the number of audits it ran.
+``verify all --full --workers 2`` once (about 10 minutes) and prints its wall time and its
+slowest claim against the 10-minute limit per full audit (no limit is stated for the whole run).
 
 Usage: python benchmarks/bench_verify_all.py [--repeats 2] [--full] [--keep DIR]
        python benchmarks/bench_verify_all.py --repeats 0 --full   (only the full tier)
@@ -72,9 +72,10 @@ def main() -> None:
         wall, code, recs = run(["--full", "--workers", "2"], out)
         audits = [k for k, (v, s) in recs.items() if v not in ("proven", "not run") or s > 5]
         slowest = sorted(recs.items(), key=lambda kv: -kv[1][1])[:5]
-        print(f"(a) verify all --full --workers 2: {wall:.0f} s (exit {code}) = {wall / 60:.1f} min; "
-              f"{len(audits)} audits, budget {len(audits)} x {AUDIT_LIMIT_S:.0f} s: ratio "
-              f"{wall / (len(audits) * AUDIT_LIMIT_S):.2f}")
+        # No limit is stated for the whole command; for scale, the README's limit per full audit.
+        print(f"(a) verify all --full --workers 2: {wall:.0f} s (exit {code}) = {wall / 60:.1f} min for "
+              f"{len(audits)} audits + the proofs; slowest claim {slowest[0][1][1]:.0f} s = "
+              f"{slowest[0][1][1] / AUDIT_LIMIT_S:.2f} of the {AUDIT_LIMIT_S:.0f} s per-audit limit")
         print("    slowest claims: " + ", ".join(f"{k} {s:.0f} s ({v})" for k, (v, s) in slowest))
     print(f"load average after {load()}; outputs in {base}")
 
