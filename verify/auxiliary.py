@@ -22,11 +22,13 @@ values are then algebraic or transcendental and are certified by strict evaluati
 from __future__ import annotations
 
 from collections.abc import Mapping
+import random
 from dataclasses import dataclass
 
 import sympy as sp
 
-__all__ = ["SQRT", "EXP", "MAX_SELECT", "substitute", "reduce_residual"]
+__all__ = ["SQRT", "EXP", "MAX_SELECT", "substitute", "reduce_residual", "sample_point", "clearly_nonzero",
+           "has_auxiliaries"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,15 @@ def _exp_power(arg, aux):
     return None
 
 
+def _auxiliary_symbols(net) -> set:
+    return {r.symbol for r in net.regions if r.activation in (SQRT, EXP)}
+
+
+def has_auxiliaries(net) -> bool:
+    """Whether the net has norm or softmax symbols (non-polynomial layers)."""
+    return bool(_auxiliary_symbols(net))
+
+
 def reduce_residual(expr: sp.Expr, net) -> sp.Expr:
     """An expression that is 0 only if ``expr`` is 0, using the norm relations t**2 = B of ``net``.
 
@@ -91,9 +102,10 @@ def reduce_residual(expr: sp.Expr, net) -> sp.Expr:
     """
     if expr == 0:
         return expr
-    aux = {r.symbol for r in net.regions if r.activation in (SQRT, EXP)}
-    if not expr.free_symbols & aux:
+    if not expr.free_symbols & _auxiliary_symbols(net):
         return expr
+    if clearly_nonzero(expr, net):
+        return expr  # not identically 0: skip the costly common denominator (a witness decides)
     num = sp.expand(sp.numer(sp.together(expr)))
     for t, base in reversed(net.relations):
         if num == 0:
@@ -104,3 +116,38 @@ def reduce_residual(expr: sp.Expr, net) -> sp.Expr:
                           lambda e: base ** (e.exp // 2) * t ** (e.exp % 2))
         num = sp.expand(sp.numer(sp.together(sp.expand(num))))
     return num
+
+
+#: Digits for the quick numeric test; cancellation error ~ 10**-DIGITS * scale, far below the
+#: 10**-12 relative threshold, so "clearly non-zero" is never caused by round-off.
+_DIGITS = 30
+
+
+def sample_point(symbols, net, seed: int = 0, keep: Mapping | None = None) -> dict:
+    """A random 30-digit float point for ``symbols`` (and the norm bases) at which every relation
+    t**2 = B of ``net`` holds; entries of ``keep`` are used as given. For quick numeric tests only."""
+    rng = random.Random(seed)
+    rel = {t for t, _ in net.relations}
+    point = dict(keep or {})
+    for sym in sorted(set(symbols) | {s for _, b in net.relations for s in b.free_symbols}, key=str):
+        if sym in rel or sym in point:
+            continue
+        value = rng.uniform(0.5, 2.0) if sym.is_positive or sym.is_nonnegative else rng.uniform(-2.0, 2.0)
+        point[sym] = sp.Float(value, _DIGITS)
+    for t, base in net.relations:  # creation order: a base may contain earlier t's
+        point[t] = sp.sqrt(base.xreplace(point)).evalf(_DIGITS)
+    return point
+
+
+def clearly_nonzero(expr: sp.Expr, net, seed: int = 0) -> bool:
+    """True if ``expr`` is far from 0 at a random point where every relation t**2 = B holds.
+
+    Only a shortcut: "not clearly non-zero" falls through to the exact test, and "non-zero" only
+    sends the residual to the exact witness search, so no verdict rests on this float test.
+    """
+    point = sample_point(expr.free_symbols, net, seed)
+    terms = [term.xreplace(point).evalf(_DIGITS) for term in sp.Add.make_args(expr)]
+    if not all(v.is_number and v.is_real for v in terms):
+        return False
+    scale = sum(abs(v) for v in terms)
+    return bool(abs(sum(terms)) > sp.Float(10) ** -12 * scale)
