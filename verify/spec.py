@@ -229,8 +229,8 @@ def _parse_layer(kind, d, dim, st: _State, where, prefix):
                             "right after it (x + block(x)).")
         inner, out = _parse_layers(block, dim, st, prefix)
         if out != dim:
-            raise SpecError(f"{where}: the residual block maps width {dim} to {out}; x + block(x) needs the "
-                            f"block's last layer to output {dim}.")
+            raise SpecError(f"{where}: the residual block maps width {dim} to {out}; x + block(x) needs equal "
+                            f"widths, so make the block's last layer output {dim}.")
         return Residual(tuple(inner)), dim
     if kind == "normalize":
         norm = _choice(d, "kind", ("l2", "layer"), where, "l2")
