@@ -24,7 +24,7 @@ from verify.certificates import Proven, Refuted
 from verify.check import as_quantity, check
 from verify.errors import BadInput, SpecError
 from verify.model import (Act, Attention, DiagonalLinear, Dense, Model, NormalizedDense, Normalize, Param, Pool,
-                          Residual, conv2d_pattern, pool2d_windows)
+                          Residual, conv2d_pattern, pool2d_windows, require_layers)
 from verify.prove import entries
 from verify.numeric import fd_gradient, flat, forward, loss_and_grad, unflat
 from verify.losses import loss_value_and_grad
@@ -164,6 +164,7 @@ VERDICTS = [
     ("residual_nested", "norm(W2)**2 - norm(W4)**2", "refuted"),
     # Hadamard w = u^3 - v^3: u' = -3u^2 g, v' = 3v^2 g, so 1/u + 1/v is conserved, but not u*v
     ("hadamard_difference_depth3", "u[i]*v[i]", "refuted"),
+    ("hadamard_difference_depth3", "1/u[i] + 1/v[i]", "proven"),
     # scale invariance: <W, grad_W L> = 0
     ("l2_normalize", "norm(W1)**2", "proven"),
     ("l2_normalize", "norm(W2)**2", "refuted"),
@@ -305,6 +306,8 @@ def test_arch_spec_errors_name_the_place_and_the_fix(text, needle):
     (lambda: _model("a", 4, [("Q", (2, 2)), ("K", (2, 3))], [Attention("Q", "K", 2)]), "must both have shape"),
     (lambda: _model("n", 3, [], [Normalize("batch")]), "use one of l2, layer"),
     (lambda: conv2d_pattern(2, 2, 3), "lower the kernel or add padding"),
+    (lambda: require_layers(load_spec(EXAMPLES / "residual_relu.toml"), (Dense, Act), "discover"),
+     "discover does not handle Residual layers"),
 ])
 def test_arch_python_api_errors_say_what_to_do(build, needle):
     with pytest.raises(BadInput, match=re.escape(needle)):

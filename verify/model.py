@@ -19,7 +19,7 @@ __all__ = [
     "Param", "Dense", "Act", "DiagonalLinear", "Pool", "Residual", "Normalize", "NormalizedDense",
     "Attention", "Model", "Layer",
     "mlp", "shared_mlp", "conv1d_pattern", "conv2d_pattern", "pool2d_windows", "diagonal_net", "layer_dims",
-    "walk",
+    "walk", "require_layers",
 ]
 
 
@@ -131,6 +131,16 @@ Layer = Dense | Act | DiagonalLinear | Pool | Residual | Normalize | NormalizedD
 
 POOL_KINDS = ("avg", "max")
 NORM_KINDS = ("l2", "layer")
+
+
+def require_layers(model: "Model", allowed: tuple[type, ...], job: str) -> None:
+    """Raise a one-line ``BadInput`` if ``model`` has a layer (residual blocks included) whose type a
+    job does not handle, e.g. ``require_layers(model, (Dense, Act, DiagonalLinear), "discover")``."""
+    for layer in walk(model.layers):
+        if not isinstance(layer, allowed):
+            raise BadInput(f"{job} does not handle {type(layer).__name__} layers (in {model.name!r}); it supports "
+                           f"{', '.join(t.__name__ for t in allowed)}. Use `verify check` with a quantity for this "
+                           "model, or remove the layer.")
 
 
 def walk(layers):
