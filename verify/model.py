@@ -3,6 +3,11 @@
 A ``Model`` is interpreted twice: symbolically (``verify.symbolic``) and numerically
 (``verify.numeric``). Both read the same layers, so there is one source of truth.
 
+Layers: dense (optionally with a sharing pattern: 1-D/2-D convolution or any table), weight-normalised
+dense, pointwise activation, diagonal/Hadamard parametrisations, avg/max pooling, residual blocks
+x + block(x), l2/layer normalisation and single-head softmax attention. Any composition is accepted
+as long as the widths agree (``layer_dims`` says where they do not and what to do).
+
 References:
     Du, Hu & Lee (2018), Sec 2.1 (fully connected), Sec 2.2 (sparse/shared weights, g_h).
 """
