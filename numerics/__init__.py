@@ -2,7 +2,7 @@
 
 from .audit import AUDITS, result_path, run_audit
 from .auditing import AuditContext, AuditOutcome, seed_for
-from .executor import SweepResult, Task, run_file, run_tasks
+from .executor import SweepResult, Task, describe_pool, open_pool, pool_slots, run_file, run_tasks
 from .hessian import mf_hessian, mf_hvp, mf_min_eigenvalue
 from .matfact import (
     LowRankTarget,
@@ -28,7 +28,7 @@ from .results import VERDICTS, AuditReport, SubVerdict, combine_verdicts, git_re
 __all__ = [
     "AUDITS", "run_audit", "result_path",
     "AuditContext", "AuditOutcome", "seed_for",
-    "Task", "SweepResult", "run_tasks", "run_file",
+    "Task", "SweepResult", "run_tasks", "run_file", "open_pool", "pool_slots", "describe_pool",
     "mf_hvp", "mf_hessian", "mf_min_eigenvalue",
     "LowRankTarget", "MFTrajectory", "low_rank_target", "mf_loss", "mf_grad", "gd_step",
     "balance_gap", "du6_increment", "theorem_3_1_step", "footnote_11_step", "check_divergence",
