@@ -233,3 +233,17 @@ def test_du_3_bottleneck_all_laws_found():
     # the Euler system) once split the off-diagonal laws into single monomials: 12 found.
     r = discover(mlp((8, 9, 3, 6), "identity"))
     assert len(r.laws) == 51 and r.polynomial_rank == r.count == 51
+
+
+@pytest.mark.parametrize("spec", ["attention_readout", "conv2d_maxpool", "hadamard_difference", "layernorm_relu",
+                                  "residual_relu", "weightnorm_relu"])
+def test_discover_rejects_layers_it_does_not_model_in_one_line(spec):
+    """Layers outside dense/shared/diagonal nets must be refused, never silently ignored."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{spec}.toml"
+    run = subprocess.run([sys.executable, "-m", "verify", "discover", str(path), "--count"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "discover" in run.stderr

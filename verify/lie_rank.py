@@ -37,7 +37,7 @@ from functools import lru_cache
 import numpy as np
 
 from .errors import BadInput
-from .model import Act, DiagonalLinear, Dense, Model, layer_dims
+from .model import Act, DiagonalLinear, Dense, Model, layer_dims, require_layers
 
 __all__ = [
     "param_layout", "net_degree", "forward_backward", "RankStep", "LieRank", "Region",
@@ -103,8 +103,13 @@ def param_layout(model: Model) -> dict[str, tuple[int, tuple[int, ...]]]:
 
 
 def check_supported(model: Model) -> None:
-    """Raise BadInput unless every activation is homogeneous with concrete slopes."""
+    """Raise BadInput unless the model is a dense/shared/diagonal net with homogeneous activations
+    with concrete slopes (polynomial on each activation region)."""
+    require_layers(model, (Dense, Act, DiagonalLinear), "discover")
     for layer in model.layers:
+        if isinstance(layer, DiagonalLinear) and layer.minus:
+            raise BadInput(f"discover handles w = u1 o ... o uL only, not differences (in {model.name!r}); "
+                           "use `verify check` with a quantity for this model.")
         if isinstance(layer, Act) and not layer.activation.is_homogeneous:
             raise BadInput(f"Got activation {layer.activation.name!r} in {model.name!r}; discover needs "
                            "homogeneous activations (identity, relu, leaky_relu, relu_power), where the "
