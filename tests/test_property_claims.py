@@ -276,21 +276,13 @@ def test_du_3_flow_random_networks_with_a_linear_layer(problem):
 # DU-4 (flow): shared / sparse weights
 
 
+@pytest.mark.parametrize("bias", [False, True], ids=["as_stated", "with_bias"])
 @settings(deadline=None)
-@given(problems(vs.networks(**NET, sharing=True, bias=False)))
-def test_du_4_flow_random_sharing_patterns(problem):
-    """Thm 2.3 as stated (no bias): d/dt(||v_h||^2 - k ||v_{h+1}||^2) = 0 on random patterns g_h."""
-    model, P, X, T, loss = problem
-    G, per = gradients(model, P, X, T, loss)
-    for h in range(len(_dense(model)) - 1):
-        assert holds(*flow_violation(model, layer_gradQ(model, P, h, _degree_after(model, h)[0]), G, per))
-
-
-@settings(deadline=None)
-@given(problems(vs.networks(**NET, sharing=True, bias=True)))
-def test_du_4_flow_sharing_with_bias(problem):
-    """Footnote 8 extension: with biases the conserved quantity is ||v_h||^2 + ||b_h||^2 - k||v_{h+1}||^2."""
-    model, P, X, T, loss = problem
+@given(data=st.data())
+def test_du_4_flow_random_sharing_patterns(bias, data):
+    """Thm 2.3 (no bias): d/dt(||v_h||^2 - k ||v_{h+1}||^2) = 0 on random patterns g_h; with biases
+    (footnote 8 extension) the conserved quantity is ||v_h||^2 + ||b_h||^2 - k||v_{h+1}||^2."""
+    model, P, X, T, loss = data.draw(problems(vs.networks(**NET, sharing=True, bias=bias)))
     G, per = gradients(model, P, X, T, loss)
     for h in range(len(_dense(model)) - 1):
         assert holds(*flow_violation(model, layer_gradQ(model, P, h, _degree_after(model, h)[0]), G, per))
