@@ -22,7 +22,7 @@ from verify.numeric import loss_and_grad
 _SYMBOLIC = """
 import time, sys
 t0 = time.perf_counter()
-from verify.check import check
+from verify.checking import check
 from verify.model import mlp
 widths = tuple(int(w) for w in sys.argv[1].split(","))
 v = check(mlp(widths, "relu", bias=sys.argv[2] == "bias"), "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"

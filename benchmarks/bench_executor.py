@@ -5,14 +5,15 @@
 (c) the same sweep on a Dask ``LocalCluster`` (2 worker processes, 1 thread each, loopback) over
     the same sweep on 2 local processes; limit: <= 1.2x.
 
-Both sides of each ratio are measured in this run, interleaved (A B A B ...), and the median of
-``--repeats`` is reported, because the machine is shared: the load average is printed before and
-after. "warm" = executor already started and its workers have imported the package (what every
+Both sides of each ratio are measured in this run: each repeat times serial, cold, warm and Dask
+back to back, and the median over ``--repeats`` of the per-repeat ratios is reported (the ratio of
+the medians beside it), because the machine is shared and its speed drifts by +-15% over a minute:
+the load average is printed before and after. "warm" = executor already started and its workers have imported the package (what every
 sweep after the first one of a command sees); "cold" adds starting the executor (what a single
 ``verify audit DU-10 --workers 2`` pays once). Results are kept in memory (no files), so disk
 speed is not measured. Timings are never asserted in tests.
 
-Usage: python benchmarks/bench_executor.py [--repeats 3] [--sweeps 3] [--no-dask]
+Usage: python benchmarks/bench_executor.py [--repeats 5] [--sweeps 3] [--no-dask]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import statistics
 import time
 
-from verify.numerics.audit_du10 import rank1_run
+from verify.numerics.rank1 import rank1_run
 from verify.numerics.auditing import seed_for
 from verify.numerics.executor import Task, open_pool, run_tasks
 
@@ -51,9 +52,28 @@ def warm(pool, tasks) -> None:
     run_tasks(tasks[:4], runs_dir=None, pool=pool)
 
 
+def cold(tasks) -> float:
+    """Start 2 local processes, run the sweep, shut them down (what one ``verify audit`` pays)."""
+    t0 = time.perf_counter()
+    with open_pool(workers=2) as pool:
+        run_tasks(tasks, runs_dir=None, pool=pool)
+    return time.perf_counter() - t0
+
+
+def report(name: str, num: list[float], den: list[float], limit: float, at_least: bool) -> None:
+    """Median of the per-repeat ratios num/den: both sides of a ratio ran back to back, so each
+    ratio sees one machine state; the ratio of medians is printed beside it."""
+    ratios = [a / b for a, b in zip(num, den)]
+    r = statistics.median(ratios)
+    ok = r >= limit if at_least else r <= limit
+    print(f"{name}: {r:.2f}x (limit {'>=' if at_least else '<='} {limit}x, ratio to limit {r / limit:.2f}, "
+          f"{'met' if ok else 'MISSED'}); per repeat {[round(x, 2) for x in ratios]}; ratio of medians "
+          f"{statistics.median(num) / statistics.median(den):.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sweeps", type=int, default=3, help="full DU-10 sweeps per timing (base seeds 0..K-1)")
     ap.add_argument("--no-dask", action="store_true", help="skip (c)")
     args = ap.parse_args()
@@ -61,20 +81,10 @@ def main() -> None:
     print(f"DU-10 full sweep x {args.sweeps} base seeds: {len(tasks)} runs; {os.cpu_count()} cores; load average before "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
-    # Cold: start the executor inside the timing (interleaved with the serial run).
-    serial, cold2 = [], []
-    for _ in range(args.repeats):
-        serial.append(timed(tasks, None))
-        t0 = time.perf_counter()
-        with open_pool(workers=2) as pool:
-            run_tasks(tasks, runs_dir=None, pool=pool)
-        cold2.append(time.perf_counter() - t0)
-
-    local2, dask2 = [], []
-    cluster = None
+    serial, cold2, warm2, dask2 = [], [], [], []
+    cluster = dask_ctx = dask = None
     with open_pool(workers=2) as local:
         warm(local, tasks)
-        dask_ctx = None
         if not args.no_dask:
             from distributed import LocalCluster
             t0 = time.perf_counter()
@@ -83,11 +93,14 @@ def main() -> None:
             dask_ctx = open_pool(scheduler=cluster.scheduler_address)
             dask = dask_ctx.__enter__()
             warm(dask, tasks)
-            dask_start = time.perf_counter() - t0
+            print(f"Dask LocalCluster start + worker imports: {time.perf_counter() - t0:.1f} s")
         try:
+            # One repeat = the four timings back to back; a warm pool idles while the others run.
             for _ in range(args.repeats):
-                local2.append(timed(tasks, local))
-                if dask_ctx is not None:
+                serial.append(timed(tasks, None))
+                cold2.append(cold(tasks))
+                warm2.append(timed(tasks, local))
+                if dask is not None:
                     dask2.append(timed(tasks, dask))
         finally:
             if dask_ctx is not None:
@@ -95,19 +108,16 @@ def main() -> None:
                 cluster.close()
 
     med = statistics.median
-    s1, c2, w2 = med(serial), med(cold2), med(local2)
-    print(f"(b) 1 worker (this process): {s1:.2f} s   2 local processes: warm {w2:.2f} s, "
-          f"cold (incl. start) {c2:.2f} s   [median of {args.repeats}]")
-    print(f"    speed-up warm {s1 / w2:.2f}x (limit >= {LIMIT_SPEEDUP}x: ratio to limit "
-          f"{s1 / w2 / LIMIT_SPEEDUP:.2f}); cold {s1 / c2:.2f}x ({s1 / c2 / LIMIT_SPEEDUP:.2f} of the limit)")
+    print(f"medians of {args.repeats}: 1 worker (this process) {med(serial):.2f} s; 2 local processes warm "
+          f"{med(warm2):.2f} s, cold (incl. start) {med(cold2):.2f} s"
+          + (f"; Dask LocalCluster (2 x 1 thread) warm {med(dask2):.2f} s" if dask2 else ""))
+    report("(b) speed-up 1 -> 2 workers, warm pool", serial, warm2, LIMIT_SPEEDUP, True)
+    report("(b) speed-up 1 -> 2 workers, cold (incl. process start)", serial, cold2, LIMIT_SPEEDUP, True)
     if dask2:
-        d2 = med(dask2)
-        print(f"(c) Dask LocalCluster (2 x 1 thread) warm {d2:.2f} s vs 2 local processes warm {w2:.2f} s: "
-              f"{d2 / w2:.2f}x (limit <= {LIMIT_DASK_OVERHEAD}x: ratio to limit {d2 / w2 / LIMIT_DASK_OVERHEAD:.2f}); "
-              f"cluster start + worker imports {dask_start:.1f} s")
+        report("(c) Dask over local processes, both warm", dask2, warm2, LIMIT_DASK_OVERHEAD, False)
     print(f"load average after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("raw (s): serial", [round(x, 2) for x in serial], "cold2", [round(x, 2) for x in cold2],
-          "warm2", [round(x, 2) for x in local2], "dask2", [round(x, 2) for x in dask2])
+          "warm2", [round(x, 2) for x in warm2], "dask2", [round(x, 2) for x in dask2])
 
 
 if __name__ == "__main__":

@@ -1,13 +1,6 @@
 """Audit of DU-10 (Thm 3.2): rank-1 factorisation, constant step, linear convergence.
 
-Rank-1 GD runs in O(d) per step: with M* = sigma_1 u* v*^T,
-    (u v^T - M*) v = u ||v||^2 - sigma_1 u* (v*^T v),
-and the error is evaluated without cancellation by splitting u = a u* + u_perp, v = b v* + v_perp
-into Frobenius-orthogonal pieces:
-    ||u v^T - M*||_F^2 = (ab - sigma_1)^2 + a^2 ||v_perp||^2 + b^2 ||u_perp||^2
-                         + ||u_perp||^2 ||v_perp||^2,
-so errors down to eps sigma_1 = 1e-10 are measured far above round-off (the naive expansion
-||u||^2||v||^2 - 2 sigma ab + sigma^2 loses everything below ~1e-8).
+The runs themselves are in :mod:`rank1` (the error formula is explained there).
 
 Linearising GD at the balanced optimum gives per-step contraction factors 1 - c_step (the
 directions orthogonal to u*, v*, Hessian eigenvalue sigma_1) and 1 - 2 c_step (the radial
@@ -30,91 +23,25 @@ from .auditing import AuditContext, AuditOutcome, seed_for
 from .executor import Task, run_tasks
 from .plotting import new_figure, save_figure
 from .rates import fit_linear_model, fit_linear_rate, linear_phase_window, wilson_interval
+from .rank1 import C_INIT, C_STEP, EPSILONS, rank1_run
 from .results import SubVerdict
 
-__all__ = ["rank1_run", "audit_du10", "C_INIT", "C_STEP", "BALANCE_BAND"]
+__all__ = ["audit_du10", "BALANCE_BAND"]
 
-#: Thm 3.2's constants are "sufficiently small" and unspecified. c_init = 0.01 keeps
-#: ||u_0||^2 = c_init sqrt(sigma_1 d) <= sigma_1 up to d = 10^4 (larger would start the run far
-#: outside the small-init regime the theorem assumes); c_step = 0.1 is 10x below the stability
-#: limit c_step < 1 of the radial mode.
-C_INIT = 0.01
-C_STEP = 0.1
 #: Our test band for the balance bound (a): c_0 = 1/10, C_0 = 10 (the paper gives no values).
 BALANCE_BAND = (0.1, 10.0)
-EPSILONS = (1e-2, 1e-4, 1e-6, 1e-8, 1e-10)
 
 
-def rank1_run(d: int, seed: int, c_step: float = C_STEP, c_init: float = C_INIT,
-              sigma1: float = 1.0, eps_min: float = 1e-10, max_steps: int = 100_000,
-              blowup: float = 1e6) -> dict:
-    """One rank-1 GD run from the Thm 3.2 initialisation until error <= eps_min sigma_1.
-
-    Args:
-        d: d1 = d2 = d.
-        seed: seed of u*, v* (Haar) and of the init.
-        c_step, c_init, sigma1: eta = c_step / sigma1, u0, v0 ~ N(0, delta I) with
-            delta = c_init sqrt(sigma1 / d) (delta is a variance, as in the theorem).
-        eps_min: stop once the error is <= eps_min sigma1.
-        max_steps: step budget.
-        blowup: divergence threshold on the error relative to its start.
-
-    Returns:
-        JSON-able dict: steps to reach each eps in EPSILONS, the log-error trajectory, the
-        fitted linear rate over the stated window, and the min/max of |u^T u*| / |v^T v*|.
-
-    Raises:
-        DivergenceError: error not finite or above ``blowup`` times its start.
-    """
-    rng = np.random.default_rng(seed)
-    us = rng.standard_normal(d)
-    us /= np.linalg.norm(us)
-    vs = rng.standard_normal(d)
-    vs /= np.linalg.norm(vs)
-    delta = c_init * math.sqrt(sigma1 / d)
-    u = math.sqrt(delta) * rng.standard_normal(d)
-    v = math.sqrt(delta) * rng.standard_normal(d)
-    eta = c_step / sigma1
-    errs, ratios = [], []
-    err0 = None
-    same_sign = bool((us @ u) * (vs @ v) > 0)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for t in range(max_steps + 1):
-            a = float(us @ u)
-            b = float(vs @ v)
-            up = u - a * us
-            vp = v - b * vs
-            nup, nvp = float(up @ up), float(vp @ vp)
-            err = math.sqrt(max((a * b - sigma1) ** 2 + a * a * nvp + b * b * nup + nup * nvp, 0.0))
-            if err0 is None:
-                err0 = err
-            if not math.isfinite(err) or err > blowup * err0:
-                raise DivergenceError(
-                    f"Rank-1 GD diverged at iteration {t} (d={d}): error {err:.3g} with step size "
-                    f"eta={eta:.3g} (c_step={c_step}). Lower the step size: c_step must stay "
-                    "below 1 (eta < 1/sigma_1), try c_step=0.1.")
-            errs.append(err)
-            ratios.append(abs(a) / abs(b) if b != 0 else float("inf"))
-            if err <= eps_min * sigma1:
-                break
-            nu, nv = float(u @ u), float(v @ v)
-            u, v = u - eta * (u * nv - sigma1 * b * us), v - eta * (v * nu - sigma1 * a * vs)
-    e = np.asarray(errs) / sigma1
-    steps_to = {f"{eps:g}": (int(np.argmax(e <= eps)) if np.any(e <= eps) else None)
-                for eps in EPSILONS}
-    out = {"d": d, "seed": seed, "c_step": c_step, "c_init": c_init, "sigma1": sigma1,
-           "steps_run": len(errs) - 1, "steps_to": steps_to,
-           "ratio_min": float(np.min(ratios)), "ratio_max": float(np.max(ratios)),
-           "ratio_start": float(ratios[0]), "same_sign_start": same_sign, "log10_error": np.log10(e).tolist()}
+def _with_rate(run: dict) -> dict:
+    """``run`` plus its fitted linear rate (fitted here, in the parent: see :mod:`rank1`)."""
+    e = 10.0 ** np.asarray(run["log10_error"])
     try:
         # Stated window: from the first error <= 1e-2 sigma_1 (end of the escape phase) to the
         # first error < 1e-9 sigma_1 (well above the 1e-14 round-off floor of the error formula).
-        win = linear_phase_window(e, upper=1e-2, lower=1e-9)
-        fit = fit_linear_rate(e, window=win)
-        out["rate"] = fit.to_json()
-    except Exception as exc:  # too short a linear phase: record why instead of failing the sweep
-        out["rate"] = {"error": str(exc)}
-    return out
+        rate = fit_linear_rate(e, window=linear_phase_window(e, upper=1e-2, lower=1e-9)).to_json()
+    except Exception as exc:  # too short a linear phase: record why instead of failing the audit
+        rate = {"error": str(exc)}
+    return {**run, "rate": rate}
 
 
 def _sweep(ctx: AuditContext, ds, n_seeds, c_steps):
@@ -124,8 +51,9 @@ def _sweep(ctx: AuditContext, ds, n_seeds, c_steps):
             for s in range(n_seeds):
                 tasks.append(Task(f"rank1_d{d}_c{c:g}_s{s}", rank1_run,
                                   dict(d=d, seed=seed_for(ctx.seed, "DU-10", d, s), c_step=c)))
-    return run_tasks(tasks, runs_dir=ctx.runs_dir, workers=ctx.workers, progress=ctx.progress,
+    runs = run_tasks(tasks, runs_dir=ctx.runs_dir, workers=ctx.workers, progress=ctx.progress,
                      desc="DU-10 sweep", pool=ctx.pool).results
+    return [_with_rate(r) for r in runs]
 
 
 def audit_du10(ctx: AuditContext) -> AuditOutcome:

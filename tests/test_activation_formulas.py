@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from verify.activations import custom, get_activation
 from verify.certificates import Proven, Refuted
-from verify.check import check
+from verify.checking import check
 from verify.errors import SpecError
 from verify.formula import FUNCTIONS, Z, parse_formula
 from verify.model import mlp

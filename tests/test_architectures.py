@@ -21,7 +21,7 @@ import sympy as sp
 
 from verify.activations import get_activation
 from verify.certificates import Proven, Refuted
-from verify.check import as_quantity, check
+from verify.checking import as_quantity, check
 from verify.errors import BadInput, SpecError
 from verify.model import (Act, Attention, DiagonalLinear, Dense, Model, NormalizedDense, Normalize, Param, Pool,
                           Residual, conv2d_pattern, pool2d_windows, require_layers)

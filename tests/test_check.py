@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from verify import strategies as vs
 from verify.certificates import Proven, Refuted
-from verify.check import as_quantity, check
+from verify.checking import as_quantity, check
 from verify.errors import BadInput, SpecError
 from verify.model import mlp
 from verify.numeric import fd_gradient, flat, loss_and_grad, unflat

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from verify.certificates import Proven, Refuted
-from verify.check import as_quantity, check
+from verify.checking import as_quantity, check
 from verify.errors import BadInput, SpecError
 from verify.model import mlp
 from verify.spec import load_spec, parse_spec

@@ -24,7 +24,7 @@ import sympy as sp
 
 from verify.activations import leaky_relu
 from verify.certificates import Proven, Refuted
-from verify.discover import discover
+from verify.discovery import discover
 from verify.errors import BadInput
 from verify.lie_rank import lie_rank
 from verify.model import diagonal_net, mlp

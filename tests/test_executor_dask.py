@@ -17,7 +17,7 @@ import pytest
 distributed = pytest.importorskip("distributed", reason="Dask is an optional extra: pip install -e '.[dask]'")
 
 from verify.cli import main  # noqa: E402
-from verify.numerics.audit_du10 import rank1_run  # noqa: E402
+from verify.numerics.rank1 import rank1_run  # noqa: E402
 from verify.numerics.auditing import seed_for  # noqa: E402
 from verify.numerics.executor import Task, describe_pool, open_pool, run_file, run_tasks  # noqa: E402
 

@@ -3,11 +3,26 @@
 from .claims import CLAIMS, Claim, get_claim
 from .errors import BadInput, DivergenceError, ShapeMismatch, SpecError, UnknownName, VerifyError
 
-# The issue's API is ``verify.check(model, quantity, ...)`` and ``verify.discover(model, ...)``:
-# the functions shadow their submodules' attribute names on the package (``from verify.check
-# import check`` keeps working, ``import verify.check as m`` would return the function).
-from .check import check  # noqa: E402
-from .discover import discover  # noqa: E402
+# ``verify.check(model, quantity, ...)`` and ``verify.discover(model, ...)`` are resolved on first
+# use (PEP 562), not at import: they pull in SymPy and SciPy (~0.8 s), which every spawned sweep
+# worker would otherwise pay just to import ``verify.numerics`` (issue 8's 1 -> 2 worker speed-up).
+# Their modules are named ``checking`` and ``discovery`` so that no submodule import can rebind
+# these names on the package.
+_LAZY = {"check": "checking", "discover": "discovery"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'verify' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "CLAIMS", "Claim", "get_claim", "check", "discover",

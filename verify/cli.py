@@ -198,7 +198,7 @@ def _cmd_prove(args) -> int:
 
 def _cmd_check(args) -> int:
     from .certificates import render, to_json
-    from .check import as_quantity, check
+    from .checking import as_quantity, check
     from .prove import DEFAULT_BUDGET_OPS
     from .spec import load_spec
     model = load_spec(args.spec)
@@ -258,7 +258,7 @@ def _cmd_all(args) -> int:
 
 
 def _cmd_discover(args) -> int:
-    from .discover import discover
+    from .discovery import discover
     from .spec import load_spec
     model = load_spec(args.spec)
     if args.degree < 0:

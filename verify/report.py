@@ -53,7 +53,7 @@ class ClaimRecord:
 
 
 def _property(cid: str, seed: int):
-    from .check import as_quantity
+    from .checking import as_quantity
     from .model import diagonal_net, mlp
     from .trajectory import flow_drift
     kind, a, b, c, q = PROPERTY_CHECKS[cid]

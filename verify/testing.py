@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from .certificates import Proven, render
-from .check import check
+from .checking import check
 from .prove import Quantity
 
 __all__ = ["assert_conserved", "NotConserved"]
