@@ -121,3 +121,19 @@ def test_failing_run_keeps_finished_runs_of_its_chunk_and_raises(tmp_path):
             executor.run_tasks(tasks, runs_dir=tmp_path, pool=pool)
     assert executor.run_file(tmp_path, "r3").exists()  # finished before the failure: kept
     assert not executor.run_file(tmp_path, "r11").exists() and not executor.run_file(tmp_path, "r19").exists()
+
+
+def test_du_10_worker_imports_numpy_only_and_package_api_stays_callable():
+    # A spawned sweep worker imports the run function's module: it must not pull in SymPy, SciPy's
+    # statistics or matplotlib (they cost ~2 s per worker, more than a whole DU-10 sweep).
+    import subprocess
+    code = ("import sys, verify.numerics.rank1, verify.numerics.executor\n"
+            "heavy = [m for m in ('sympy', 'scipy.stats', 'matplotlib') if m in sys.modules]\n"
+            "import verify, verify.checking, verify.discovery\n"
+            "print(heavy, callable(verify.check), callable(verify.discover), verify.check.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "True", "True", "verify.checking"]
+    # The control: the audit itself (fits and figures) does import them.
+    code = "import sys, verify.numerics.audit_du10; print('scipy.stats' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "True"
