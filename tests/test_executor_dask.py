@@ -121,3 +121,15 @@ def test_verify_all_on_dask_runs_proof_claims_and_du_10_sweep(cluster, tmp_path)
     assert len(list((tmp_path / "audits" / "runs" / "DU-10-quick").glob("*.json"))) == 36
     paths = write_report(recs, tmp_path, seed=0, full=False, executor=f"Dask scheduler {cluster}")
     assert json.loads(paths["json"].read_text())["header"]["executor"] == f"Dask scheduler {cluster}"
+
+
+def test_prove_on_dask_gives_the_local_verdicts_and_negative_controls(cluster, capsys):
+    # DU-1 (generic + concrete proofs) and DU-3 (with its refuted negative controls) on the cluster.
+    args = ["prove", "DU-1", "DU-3", "--json"]
+    assert main(args + ["--workers", "1"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main(args + ["--scheduler", cluster]) == 0
+    dask = json.loads(capsys.readouterr().out)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in local]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in dask] == strip
+    assert {r["verdict"] for r in dask} == {"proven", "refuted"} and all(r["as_expected"] for r in dask)

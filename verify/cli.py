@@ -29,6 +29,7 @@ EXAMPLES = {
   verify prove DU-1 DU-3            prove two claims (generic and concrete) and run their controls
   verify prove all --mode generic   only the symbolic-width proofs
   verify prove DU-6 --format markdown > du6.md
+  verify prove all --scheduler tcp://10.0.0.5:8786   the proofs on a Dask cluster
 """,
     "list": "examples:\n  verify list\n  verify list --json\n",
     "all": """examples:
@@ -65,13 +66,14 @@ class _Parser(argparse.ArgumentParser):
         raise BadInput(f"{message}. Run 'verify --help' for usage.")
 
 
-def _executor_args(p: argparse.ArgumentParser) -> None:
+def _executor_args(p: argparse.ArgumentParser, workers_default: int | None = 1,
+                   workers_help: str = "local processes for proofs and sweeps (default 1: this process)") -> None:
     """--workers / --scheduler: where proofs and sweep runs execute (numerics/executor.py)."""
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="local processes for proofs and sweeps (default 1: this process)")
+    g.add_argument("--workers", type=int, default=workers_default, metavar="N", help=workers_help)
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run sweeps on a Dask cluster, e.g. tcp://10.0.0.5:8786 (pip install -e .[dask])")
+                   help="run proofs and sweeps on a Dask cluster, e.g. tcp://10.0.0.5:8786 "
+                        "(pip install -e .[dask])")
 
 
 def _progress(args) -> bool:
@@ -101,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--format", choices=("text", "markdown"), default="text")
     pr.add_argument("--json", action="store_true", help="machine-readable verdicts")
     pr.add_argument("--verbose", action="store_true", help="full derivations for concrete proofs too")
-    pr.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
+    _executor_args(pr, workers_default=None, workers_help="local processes (default: up to 2)")
     ck = sub.add_parser("check", help="is a quantity conserved on an architecture? (TOML spec)",
                         epilog=EXAMPLES["check"], formatter_class=fmt)
     ck.add_argument("spec", metavar="SPEC.toml")
@@ -172,7 +174,10 @@ def _cmd_prove(args) -> int:
     tasks = tasks_for(args.ids, args.mode)
     if not tasks:
         raise BadInput(f"No {args.mode} proofs registered for {' '.join(args.ids)}; try --mode all.")
-    verdicts = run_tasks(tasks, args.workers if args.workers is not None else default_workers())
+    if args.workers is not None and args.workers < 1:
+        raise BadInput(f"Got --workers {args.workers}; need >= 1.")
+    verdicts = run_tasks(tasks, args.workers if args.workers is not None else default_workers(),
+                         scheduler=args.scheduler)
     good = [v.verdict == t.expect for t, v in zip(tasks, verdicts)]
     if args.json:
         print(json.dumps([{"task": t.key, "expect": t.expect, "as_expected": ok, **to_json(v)}
