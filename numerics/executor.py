@@ -16,8 +16,11 @@ The executor ("pool") is chosen in one place, :func:`open_pool`:
   extra: ``pip install -e .[dask]``). Dask's nanny already starts workers with one BLAS thread
   (``distributed.nanny.pre-spawn-environ``).
 
-All three give bit-identical run results for the same seeds: a run's result depends only on its
-keyword arguments (every stochastic run takes its own ``seed``), never on where it ran.
+Local processes and Dask give bit-identical run results for the same seeds: a run's result depends
+only on its keyword arguments (every stochastic run takes its own ``seed``) and on the BLAS thread
+count, which is one in both. Inline runs use this process's BLAS threads (1.7x faster for DU-12's
+paper-sized products on 2 cores); a matrix product summed by another number of threads can differ in
+the last bits (seen: JT-4's control, 4e-10 relative), never in a verdict (tests/test_report.py).
 
 References:
     ../shared/DESIGN.md, "Numerics conventions": atomic writes, interrupted sweeps resume.
