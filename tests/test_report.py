@@ -107,3 +107,19 @@ def test_verify_all_rerun_with_two_workers_gives_the_same_verdicts_and_numbers(r
     assert main(["audit", "DU-10", "--quick", "--seed", "1", "--out", str(tmp_path / "s1"), "--quiet"]) in (0, 1)
     other = json.loads((tmp_path / "s1" / "DU-10-quick.json").read_text())["subs"]
     assert _floats_close([s["measured"] for s in other], [s[2] for s in audits1["DU-10-quick.json"]], 1e-8)
+
+
+def test_verify_all_interrupted_midway_leaves_the_previous_report_whole(report, tmp_path, monkeypatch, capsys):
+    _, out = report
+    shutil.copytree(out, tmp_path / "r")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    import verify.report as rep
+
+    def interrupted(*args, **kwargs):  # Ctrl-C during the first audit (DU-5), after DU-1 .. DU-4
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rep, "_audit_record", interrupted)
+    assert main(["all", "--out", str(tmp_path / "r"), "--quiet"]) == 130
+    after = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    assert after == before  # no file rewritten, none half-written, no temp file left behind
+    assert "Traceback" not in capsys.readouterr().err
