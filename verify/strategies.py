@@ -21,7 +21,8 @@ from .model import Act, Dense, Model, Param, diagonal_net, mlp
 
 __all__ = [
     "networks", "diagonal_networks", "parameters", "data", "targets", "losses", "factorizations",
-    "HOMOGENEOUS", "NON_HOMOGENEOUS", "LOSSES",
+    "conv_networks", "residual_networks", "normalized_networks", "attention_networks",
+    "HOMOGENEOUS", "NON_HOMOGENEOUS", "LOSSES", "DEGREE_ONE",
 ]
 
 HOMOGENEOUS = ("identity", "relu", "leaky_relu", "relu2")
@@ -219,3 +220,9 @@ def factorizations(*, rows=(1, 6), cols=(1, 6), rank=(1, 4), scale: float = 1.0,
     elems = _entries(scale, min_magnitude)
     return st.tuples(st.integers(*rows), st.integers(*cols), st.integers(*rank)).flatmap(
         lambda s: st.tuples(_array((s[0], s[2]), elems), _array((s[1], s[2]), elems), _array((s[0], s[1]), elems)))
+
+
+# Conv2d / pooling, residual, normalised and attention nets live in their own module; re-exported
+# here so that ``verify.strategies`` stays the one import for users' tests.
+from .layer_strategies import (DEGREE_ONE, attention_networks, conv_networks,  # noqa: E402
+                               normalized_networks, residual_networks)
