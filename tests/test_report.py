@@ -123,3 +123,19 @@ def test_verify_all_interrupted_midway_leaves_the_previous_report_whole(report, 
     after = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
     assert after == before  # no file rewritten, none half-written, no temp file left behind
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_report_math_is_unicode_but_words_containing_greek_names_are_kept():
+    from verify.pretty import pretty
+    assert pretty("||u_t v_t^T - M*||_F <= 1e-2 sigma_1, eta_t -> 0, lambda_min >= -eps") == \
+        "‖u_t v_tᵀ - M*‖_F ≤ 1e-2 σ_1, η_t → 0, λ_min ≥ -ε"
+    # controls: names inside words, and exponents followed by more of a token, stay as they are
+    assert pretty("theta beta meta lambdas x^2t x^Tb epsilons") == "θ β meta lambdas x^2t x^Tb epsilons"
+
+
+def test_report_evidence_is_cut_between_sub_verdicts_and_counts_the_rest():
+    from verify.report import _summary
+    parts = [f"sub-verdict {k}: " + "x" * 90 for k in range(5)]
+    got = _summary(parts)
+    assert got == "; ".join(parts[:2]) + "; ... 3 more in the section"
+    assert _summary(parts[:1]) == parts[0] and _summary(["a", "b"]) == "a; b"

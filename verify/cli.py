@@ -255,10 +255,13 @@ def _cmd_all(args) -> int:
         print(json.dumps([asdict(r) for r in records], indent=1, default=str))
     else:
         for r in records:
-            shown = r.verdict if r.verdict != "not run" else f"not run: {r.reason[:60]}"
-            print(f"{r.id:8s} {r.kind:11s} {shown:40s} {r.seconds:7.2f} s  {r.evidence[:110]}")
-        counts = {v: sum(r.verdict == v for r in records) for v in sorted({r.verdict for r in records})}
-        print(f"\n{counts} in {time.perf_counter() - t0:.1f} s; report: {paths['html']}")
+            # "not run" rows show their reason in the evidence column, so the columns stay aligned.
+            evidence = r.evidence if r.verdict != "not run" else f"reason: {r.reason}"
+            print(f"{r.id:8s} {r.kind:11s} {r.verdict:13s} {r.seconds:7.2f} s  {evidence[:110]}")
+        order = ("proven", "consistent", "undecided", "not run", "divergent", "refuted", "inconsistent")
+        seen = sorted({r.verdict for r in records}, key=lambda v: order.index(v) if v in order else len(order))
+        counts = ", ".join(f"{sum(r.verdict == v for r in records)} {v}" for v in seen)
+        print(f"\n{len(records)} claims: {counts}; {time.perf_counter() - t0:.1f} s; report: {paths['html']}")
     return 1 if any(r.verdict in BAD for r in records) else 0
 
 

@@ -115,9 +115,20 @@ def _audit_record(cid: str, seed: int, full: bool, out: Path, workers: int, prog
     t0 = time.perf_counter()
     rep = run_audit(cid, quick=not full, seed=seed, out=out / "audits", workers=workers, progress=progress,
                     pool=pool)
-    key = "; ".join(f"{s.name}: {s.verdict}" for s in rep.subs)[:300]
+    key = _summary([f"{s.name}: {s.verdict}" for s in rep.subs])
     return ClaimRecord(cid, c.kind, c.job, rep.verdict, key, time.perf_counter() - t0, rep.render_text(),
                        tuple(f for f in rep.figures if f.endswith(".png")))
+
+
+def _summary(parts: list[str], limit: int = 300) -> str:
+    """The sub-verdicts joined by "; ", cut between parts (never inside one) to about ``limit``
+    characters, saying how many more the claim's section holds."""
+    shown = []
+    for k, part in enumerate(parts):
+        if shown and len("; ".join(shown + [part])) > limit:
+            return "; ".join(shown) + f"; ... {len(parts) - k} more in the section"
+        shown.append(part)
+    return "; ".join(shown)
 
 
 def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, progress: bool = False,
@@ -190,7 +201,16 @@ CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table
 td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}th{background:#eee}
 .proven,.consistent{background:#e3f6e3}.refuted,.inconsistent,.divergent{background:#fbe0e0}
 .undecided{background:#fff5d6}.notrun{background:#f0f0f0}pre{background:#f7f7f7;padding:8px;overflow-x:auto;
-white-space:pre-wrap}img{max-width:100%;border:1px solid #ddd;margin:4px 0}"""
+white-space:pre-wrap}img{max-width:100%;border:1px solid #ddd;margin:4px 0}td:first-child{white-space:nowrap}
+table.head td{border:none;padding:1px 8px}table.head td:first-child{color:#555}"""
+
+
+def _header_rows(head: dict) -> list[tuple[str, str]]:
+    """The header as (label, value) lines: seed, tier, executor, revision, versions, machine, time."""
+    versions = ", ".join(f"{k} {v}" for k, v in head["versions"].items())
+    return [("seed", str(head["seed"])), ("tier", head["tier"]), ("executor", head["executor"]),
+            ("git revision", head["git_revision"]), ("versions", versions), ("machine", head["machine"]),
+            ("generated", head["generated"])]
 
 
 #: Marks on <body> how many images decoded, so a headless browser test can read it from the DOM.
@@ -212,22 +232,31 @@ def write_report(records: list[ClaimRecord], out: Path, *, seed: int, full: bool
     """Write index.html, report.md and results.json atomically into ``out``."""
     from .numerics.results import write_json_atomic, write_text_atomic
     head = _header(seed, full, executor)
-    rows, sections, md = [], [], [f"# verify report\n\n{head}\n\n| id | kind | job | verdict | evidence | time (s) |\n|---|---|---|---|---|---|"]
+    from .pretty import pretty
+    head_rows = _header_rows(head)
+    rows, sections = [], []
+    md = ["# verify report\n", *(f"- {k}: {v}" for k, v in head_rows),
+          "\n| id | kind | job | verdict | evidence | time (s) |\n|---|---|---|---|---|---|"]
     for r in records:
         shown = r.verdict if r.verdict != "not run" else f"not run ({r.reason[:80]})"
         cls = r.verdict.replace(" ", "")
+        # Proof derivations stay as SymPy printed them; audit texts get Unicode math (verify.pretty).
+        details = r.details or r.reason
+        details = details if r.job == "proof" else pretty(details)
         rows.append(f'<tr class="{cls}"><td><a href="#{r.id}">{r.id}</a></td><td>{r.kind}</td><td>{r.job}</td>'
-                    f"<td>{html.escape(shown)}</td><td>{html.escape(r.evidence)}</td><td>{r.seconds:.2f}</td></tr>")
+                    f"<td>{html.escape(shown)}</td><td>{html.escape(pretty(r.evidence))}</td><td>{r.seconds:.2f}</td></tr>")
         figs = "".join(_img(f) for f in r.figures)
         sections.append(f'<section id="{r.id}"><h2>{r.id}: {html.escape(CLAIMS[r.id].statement)}</h2>'
                         f"<p>{html.escape(CLAIMS[r.id].paper)}, {html.escape(CLAIMS[r.id].source)}</p>"
-                        f"<pre>{html.escape(r.details or r.reason)}</pre>{figs}</section>")
-        md.append(f"| {r.id} | {r.kind} | {r.job} | {shown} | {r.evidence.replace('|', '/')} | {r.seconds:.2f} |")
+                        f"<pre>{html.escape(details)}</pre>{figs}</section>")
+        md.append(f"| {r.id} | {r.kind} | {r.job} | {shown} | {pretty(r.evidence).replace('|', '/')} | {r.seconds:.2f} |")
     for r in records:
-        md.append(f"\n## {r.id}\n\n{CLAIMS[r.id].statement}\n\n```\n{r.details or r.reason}\n```\n"
+        details = r.details or r.reason
+        md.append(f"\n## {r.id}\n\n{CLAIMS[r.id].statement}\n\n```\n{details if r.job == 'proof' else pretty(details)}\n```\n"
                   + "".join(f"\n![{Path(f).name}]({f})\n" for f in r.figures))
+    head_html = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in head_rows)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>verify report</title><style>{CSS}</style>"
-            f"</head><body><h1>verify report</h1><p>{html.escape(str(head))}</p>"
+            f"</head><body><h1>verify report</h1><table class='head'>{head_html}</table><p></p>"
             f"<table><tr><th>id</th><th>kind</th><th>job</th><th>verdict</th><th>key evidence</th><th>time (s)</th></tr>"
             f"{''.join(rows)}</table>{''.join(sections)}<script>{CHECK_JS}</script></body></html>")
     out = Path(out)
