@@ -109,4 +109,3 @@ def rank1_run(d: int, seed: int, c_step: float = C_STEP, c_init: float = C_INIT,
            "ratio_min": float(np.min(ratios)), "ratio_max": float(np.max(ratios)),
            "ratio_start": float(ratios[0]), "same_sign_start": same_sign, "log10_error": np.log10(e).tolist()}
     return out
-

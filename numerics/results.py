@@ -251,28 +251,56 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read the umask is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def write_texts_atomic(files: Mapping[Path, str]) -> list[Path]:
+    """Write several files as one set: every text goes to a temp file in its folder (fsync) first,
+    and only when all are on disk are they renamed over their targets (``os.replace``, atomic per
+    file). A failure or Ctrl-C while writing leaves every target as it was and no temp file; the
+    window in which only some targets are new is the handful of renames at the end."""
+    temps: list[tuple[str, Path]] = []
+    try:
+        for path, text in files.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            temps.append((tmp, path))
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a report is for sharing, like open()'s files
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    except BaseException:
+        # Never leave a temp file behind, whatever interrupted us (including Ctrl-C).
+        for tmp, _ in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    return [path for _, path in temps]
+
+
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (temp file in the same folder, fsync, os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # Never leave the temp file behind, whatever interrupted us (including Ctrl-C).
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_texts_atomic({path: text})[0]
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` (via :func:`to_jsonable`) as strict JSON text (NaN and infinities are errors)."""
+    return json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
 
 
 def write_json_atomic(path: Path, obj: Any) -> Path:
     """Serialise ``obj`` (via :func:`to_jsonable`) as strict JSON and write it atomically."""
-    return write_text_atomic(path, json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
+    return write_text_atomic(path, json_text(obj))
 
 
 def read_json(path: Path) -> Any | None:

@@ -112,17 +112,45 @@ def test_verify_all_rerun_with_two_workers_gives_the_same_verdicts_and_numbers(r
 def test_verify_all_interrupted_midway_leaves_the_previous_report_whole(report, tmp_path, monkeypatch, capsys):
     _, out = report
     shutil.copytree(out, tmp_path / "r")
-    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+
+    def files():
+        return {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+
+    before = files()
+    assert set(before) == {"index.html", "report.md", "results.json"}
+    import verify.numerics.results as results
     import verify.report as rep
 
-    def interrupted(*args, **kwargs):  # Ctrl-C during the first audit (DU-5), after DU-1 .. DU-4
+    # 1. Ctrl-C during the first audit (DU-5), after DU-1 .. DU-4: nothing is written.
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(rep, "_audit_record", interrupted)
     assert main(["all", "--out", str(tmp_path / "r"), "--quiet"]) == 130
-    after = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
-    assert after == before  # no file rewritten, none half-written, no temp file left behind
     assert "Traceback" not in capsys.readouterr().err
+    assert files() == before
+    # 2. Ctrl-C while the report itself is written (during the second of its three files): the
+    #    previous three stay, none is mixed in, no temp file is left.
+    records = [rep.ClaimRecord(c, "identity", "proof", "proven", "new", 0.0) for c in CLAIMS]
+    calls = []
+    real_fsync = results.os.fsync
+
+    def fsync_then_interrupt(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_fsync(fd)
+
+    monkeypatch.setattr(results.os, "fsync", fsync_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        rep.write_report(records, tmp_path / "r", seed=0, full=False)
+    assert len(calls) == 2 and files() == before
+    monkeypatch.setattr(results.os, "fsync", real_fsync)
+    # The control: the same records without the interruption replace all three files.
+    rep.write_report(records, tmp_path / "r", seed=0, full=False)
+    after = files()
+    assert set(after) == set(before) and all(after[k] != before[k] for k in before)
+    assert oct((tmp_path / "r" / "index.html").stat().st_mode & 0o777) != "0o600"  # readable by others
 
 
 def test_report_math_is_unicode_but_words_containing_greek_names_are_kept():
@@ -130,7 +158,7 @@ def test_report_math_is_unicode_but_words_containing_greek_names_are_kept():
     assert pretty("||u_t v_t^T - M*||_F <= 1e-2 sigma_1, eta_t -> 0, lambda_min >= -eps") == \
         "‖u_t v_tᵀ - M*‖_F ≤ 1e-2 σ_1, η_t → 0, λ_min ≥ -ε"
     # controls: names inside words, and exponents followed by more of a token, stay as they are
-    assert pretty("theta beta meta lambdas x^2t x^Tb epsilons") == "θ β meta lambdas x^2t x^Tb epsilons"
+    assert pretty("theta beta meta lambdas x^2t x^Tb x^2.5 epsilons") == "θ β meta lambdas x^2t x^Tb x^2.5 epsilons"
 
 
 def test_report_evidence_is_cut_between_sub_verdicts_and_counts_the_rest():

@@ -24,6 +24,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from .activations import get_activation
+from ._strategy_args import activation_names, flag, pair
 from .errors import BadInput
 from .model import (Act, Attention, Dense, Model, Normalize, NormalizedDense, Param, Pool, Residual,
                     conv2d_pattern, pool2d_windows)
@@ -35,19 +36,6 @@ __all__ = ["conv_networks", "residual_networks", "normalized_networks", "attenti
 DEGREE_ONE = ("identity", "relu", "leaky_relu")
 
 
-def _pair(name, value, floor):
-    from .strategies import _pair as pair  # one validation rule for every strategy
-    return pair(name, value, floor)
-
-
-def _activations(activations):
-    if not isinstance(activations, (tuple, list)) or not activations:
-        raise BadInput(f"Got activations={activations!r}; give a non-empty list of activation names.")
-    for a in activations:
-        get_activation(a)  # unknown names raise UnknownName with the closest names
-    return tuple(activations)
-
-
 def _choice(name, value, allowed):
     """``None`` draws from ``allowed``; a member of ``allowed`` fixes it."""
     if value is not None and value not in allowed:
@@ -56,8 +44,7 @@ def _choice(name, value, allowed):
 
 
 def _bias(bias):
-    if bias is not None and not isinstance(bias, bool):
-        raise BadInput(f"Got bias={bias!r}; use True, False or None (None draws it).")
+    flag("bias", bias)
     return st.booleans() if bias is None else st.just(bias)
 
 
@@ -68,8 +55,10 @@ def _conv(draw, image, channels, kernel, convs, pooling, activations, bias, outp
     d0, params, layers, kinds = c * h * w, [], [], []
     n_conv = draw(st.integers(*convs))
     for k in range(1, n_conv + 1):
-        kh = draw(st.integers(kernel[0], min(kernel[1], h)))
-        kw = draw(st.integers(kernel[0], min(kernel[1], w)))
+        # Both kernel bounds are capped by the current side: an earlier conv or pooling may have
+        # shrunk the map below the smallest kernel (a 1x1 map then gets a 1x1 kernel).
+        kh = draw(st.integers(min(kernel[0], h), min(kernel[1], h)))
+        kw = draw(st.integers(min(kernel[0], w), min(kernel[1], w)))
         oc = draw(st.integers(*channels))
         pat = conv2d_pattern(h, w, (kh, kw), channels=c, out_channels=oc)
         h, w, c = h - kh + 1, w - kw + 1, oc
@@ -99,7 +88,8 @@ def conv_networks(*, image=(2, 5), channels=(1, 2), kernel=(1, 3), convs=(1, 2),
     Args:
         image: (min, max) side of the square input image.
         channels: (min, max) input and output channels of every convolution.
-        kernel: (min, max) kernel side (capped by the current image side); stride 1, no padding.
+        kernel: (min, max) kernel side; both are capped by the current feature-map side (a
+            map shrunk by earlier layers gets a smaller kernel). Stride 1, no padding.
         convs: (min, max) number of convolution layers.
         pooling: ``"avg"``, ``"max"``, ``"none"`` fix it; ``None`` draws it per convolution.
             Pooling is added only where the feature map is at least 2x2.
@@ -107,12 +97,12 @@ def conv_networks(*, image=(2, 5), channels=(1, 2), kernel=(1, 3), convs=(1, 2),
         bias: ``True``/``False`` fixes the conv biases, ``None`` draws each.
         outputs: (min, max) output width.
     """
-    image, channels = _pair("image", image, 1), _pair("channels", channels, 1)
-    kernel, convs, outputs = _pair("kernel", kernel, 1), _pair("convs", convs, 1), _pair("outputs", outputs, 1)
+    image, channels = pair("image", image, 1), pair("channels", channels, 1)
+    kernel, convs, outputs = pair("kernel", kernel, 1), pair("convs", convs, 1), pair("outputs", outputs, 1)
     if kernel[0] > image[0]:
         raise BadInput(f"Got kernel={kernel} with image={image}; the smallest kernel must fit the smallest image.")
     return _conv(image, channels, kernel, convs, _choice("pooling", pooling, ("avg", "max", "none")),
-                 _activations(activations), _bias(bias), outputs)
+                 activation_names(activations), _bias(bias), outputs)
 
 
 @st.composite
@@ -143,14 +133,15 @@ def residual_networks(*, inputs=(1, 4), width=(1, 4), hidden=(1, 4), blocks=(1, 
         activations: names drawn per block.
         bias: ``True``/``False`` fixes the block biases ``c_k``, ``None`` draws each.
     """
-    return _residual(_pair("inputs", inputs, 1), _pair("width", width, 1), _pair("hidden", hidden, 1),
-                     _pair("blocks", blocks, 1), _activations(activations), _bias(bias), _pair("outputs", outputs, 1))
+    return _residual(pair("inputs", inputs, 1), pair("width", width, 1), pair("hidden", hidden, 1),
+                     pair("blocks", blocks, 1), activation_names(activations), _bias(bias), pair("outputs", outputs, 1))
 
 
 @st.composite
 def _normalized(draw, inputs, width, kind, activations, bias, outputs):
     d0, kind = draw(st.integers(*inputs)), draw(kind)
-    n = draw(st.integers(max(width[0], 2 if kind == "layer" else 1), max(width[1], 2 if kind == "layer" else 1)))
+    least = 3 if kind == "layer" else 1  # layer norm on 2 units is the constant +-(1, -1): nothing to test
+    n = draw(st.integers(max(width[0], least), max(width[1], least)))
     with_bias = draw(bias)
     params = [Param("W1", (n, d0))] + ([Param("b1", (n,))] if with_bias else [])
     first = ((NormalizedDense("W1", "b1" if with_bias else None),) if kind == "weight" else
@@ -167,14 +158,15 @@ def normalized_networks(*, inputs=(1, 4), width=(1, 5), kind=None, activations=D
     of the whole layer, or ``"weight"`` (each row of W1 divided by its norm; the bias is added after).
 
     Args:
-        kind: ``"l2"``, ``"layer"``, ``"weight"`` fix it, ``None`` draws it. Layer norm needs
-            width >= 2 (it is identically 0 on one unit); the drawn width is raised to 2 for it.
+        kind: ``"l2"``, ``"layer"``, ``"weight"`` fix it, ``None`` draws it. For layer norm the
+            drawn width is raised to 3: on one unit it is identically 0 and on two it is the
+            constant +-(1, -1), so no gradient reaches the layer before it.
         activations: any activations (nothing here needs homogeneity).
         bias: ``True``/``False`` fixes ``b1``, ``None`` draws it.
     """
-    return _normalized(_pair("inputs", inputs, 1), _pair("width", width, 1),
-                       _choice("kind", kind, ("l2", "layer", "weight")), _activations(activations), _bias(bias),
-                       _pair("outputs", outputs, 1))
+    return _normalized(pair("inputs", inputs, 1), pair("width", width, 1),
+                       _choice("kind", kind, ("l2", "layer", "weight")), activation_names(activations), _bias(bias),
+                       pair("outputs", outputs, 1))
 
 
 @st.composite
@@ -201,7 +193,6 @@ def attention_networks(*, tokens=(1, 3), width=(1, 3), key_width=(1, 3), value=N
     Args:
         value: ``True``/``False`` fixes whether there is a value matrix, ``None`` draws it.
     """
-    if value is not None and not isinstance(value, bool):
-        raise BadInput(f"Got value={value!r}; use True, False or None (None draws it).")
-    return _attention(_pair("tokens", tokens, 1), _pair("width", width, 1), _pair("key_width", key_width, 1),
-                      st.booleans() if value is None else st.just(value), _pair("outputs", outputs, 1))
+    flag("value", value)
+    return _attention(pair("tokens", tokens, 1), pair("width", width, 1), pair("key_width", key_width, 1),
+                      st.booleans() if value is None else st.just(value), pair("outputs", outputs, 1))

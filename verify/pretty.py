@@ -14,8 +14,8 @@ _GREEK = (("epsilon", "ε"), ("lambda", "λ"), ("sigma", "σ"), ("delta", "δ"),
           ("beta", "β"), ("eta", "η"), ("eps", "ε"), ("lam", "λ"), ("phi", "φ"), ("mu", "μ"))
 _GREEK_RE = re.compile(r"(?<![A-Za-z])(" + "|".join(name for name, _ in _GREEK) + r")(?![A-Za-z])")
 _SYMBOLS = (("||", "‖"), ("<=", "≤"), (">=", "≥"), ("->", "→"), ("!=", "≠"), ("+-", "±"), ("sqrt(", "√("))
-#: x^T, x^2, x^3 when the exponent is not followed by more of a word or number (x^2t stays).
-_POWERS = re.compile(r"\^(T|2|3)(?![A-Za-z0-9])")
+#: x^T, x^2, x^3 when the exponent is not followed by more of a word or number (x^2t, x^2.5 stay).
+_POWERS = re.compile(r"\^(T|2|3)(?![A-Za-z0-9.])")
 _POWER_CHARS = {"T": "ᵀ", "2": "²", "3": "³"}
 
 

@@ -202,7 +202,7 @@ td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}th{background:#ee
 .proven,.consistent{background:#e3f6e3}.refuted,.inconsistent,.divergent{background:#fbe0e0}
 .undecided{background:#fff5d6}.notrun{background:#f0f0f0}pre{background:#f7f7f7;padding:8px;overflow-x:auto;
 white-space:pre-wrap}img{max-width:100%;border:1px solid #ddd;margin:4px 0}td:first-child{white-space:nowrap}
-table.head td{border:none;padding:1px 8px}table.head td:first-child{color:#555}"""
+table.head{margin-bottom:1em}table.head td{border:none;padding:1px 8px}table.head td:first-child{color:#555}"""
 
 
 def _header_rows(head: dict) -> list[tuple[str, str]]:
@@ -230,11 +230,11 @@ def _img(path: str) -> str:
 def write_report(records: list[ClaimRecord], out: Path, *, seed: int, full: bool,
                  executor: str = "this process") -> dict[str, Path]:
     """Write index.html, report.md and results.json atomically into ``out``."""
-    from .numerics.results import write_json_atomic, write_text_atomic
-    head = _header(seed, full, executor)
+    from .numerics.results import json_text, write_texts_atomic
     from .pretty import pretty
+    head = _header(seed, full, executor)
     head_rows = _header_rows(head)
-    rows, sections = [], []
+    rows, sections, md_sections = [], [], []
     md = ["# verify report\n", *(f"- {k}: {v}" for k, v in head_rows),
           "\n| id | kind | job | verdict | evidence | time (s) |\n|---|---|---|---|---|---|"]
     for r in records:
@@ -250,16 +250,17 @@ def write_report(records: list[ClaimRecord], out: Path, *, seed: int, full: bool
                         f"<p>{html.escape(CLAIMS[r.id].paper)}, {html.escape(CLAIMS[r.id].source)}</p>"
                         f"<pre>{html.escape(details)}</pre>{figs}</section>")
         md.append(f"| {r.id} | {r.kind} | {r.job} | {shown} | {pretty(r.evidence).replace('|', '/')} | {r.seconds:.2f} |")
-    for r in records:
-        details = r.details or r.reason
-        md.append(f"\n## {r.id}\n\n{CLAIMS[r.id].statement}\n\n```\n{details if r.job == 'proof' else pretty(details)}\n```\n"
-                  + "".join(f"\n![{Path(f).name}]({f})\n" for f in r.figures))
+        md_sections.append(f"\n## {r.id}\n\n{CLAIMS[r.id].statement}\n\n```\n{details}\n```\n"
+                           + "".join(f"\n![{Path(f).name}]({f})\n" for f in r.figures))
     head_html = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in head_rows)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>verify report</title><style>{CSS}</style>"
-            f"</head><body><h1>verify report</h1><table class='head'>{head_html}</table><p></p>"
+            f"</head><body><h1>verify report</h1><table class='head'>{head_html}</table>"
             f"<table><tr><th>id</th><th>kind</th><th>job</th><th>verdict</th><th>key evidence</th><th>time (s)</th></tr>"
             f"{''.join(rows)}</table>{''.join(sections)}<script>{CHECK_JS}</script></body></html>")
     out = Path(out)
-    return {"html": write_text_atomic(out / "index.html", page),
-            "md": write_text_atomic(out / "report.md", "\n".join(md) + "\n"),
-            "json": write_json_atomic(out / "results.json", {"header": head, "claims": [asdict(r) for r in records]})}
+    # The three files are one report: all are rendered (JSON included, which can fail on a NaN)
+    # before any is written, and written as a set.
+    files = {out / "index.html": page, out / "report.md": "\n".join(md + md_sections) + "\n",
+             out / "results.json": json_text({"header": head, "claims": [asdict(r) for r in records]})}
+    html_path, md_path, json_path = write_texts_atomic(files)
+    return {"html": html_path, "md": md_path, "json": json_path}

@@ -16,6 +16,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from .activations import Activation, get_activation, homogeneous, leaky_relu, relu_power  # noqa: F401
+from ._strategy_args import activation_names, flag, pair
 from .errors import BadInput
 from .model import Act, Dense, Model, Param, diagonal_net, mlp
 
@@ -30,30 +31,11 @@ NON_HOMOGENEOUS = ("tanh", "sigmoid", "softplus", "gelu")
 LOSSES = ("square", "logistic", "exponential", "cross_entropy")
 
 
-def _bounds(name, lo, hi, floor):
-    if not (isinstance(lo, int) and isinstance(hi, int)) or lo < floor or hi < lo:
-        raise BadInput(f"Got {name}=({lo}, {hi}); need integers with {floor} <= min <= max.")
-
-
-def _pair(name, value, floor):
-    try:
-        lo, hi = value
-    except (TypeError, ValueError):
-        raise BadInput(f"Got {name}={value!r}; give a pair (min, max) of integers >= {floor}.") from None
-    _bounds(name, lo, hi, floor)
-    return int(lo), int(hi)
-
-
 def _magnitudes(scale, min_magnitude):
     if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
         raise BadInput(f"Got scale={scale!r}; it must be a finite number > 0.")
     if not (isinstance(min_magnitude, (int, float)) and 0 <= min_magnitude < scale):
         raise BadInput(f"Got min_magnitude={min_magnitude!r}; need 0 <= min_magnitude < scale={scale}.")
-
-
-def _flag(name, value):
-    if value is not None and not isinstance(value, bool):
-        raise BadInput(f"Got {name}={value!r}; use True, False or None (None draws it).")
 
 
 def _entries(scale, min_magnitude):
@@ -127,16 +109,13 @@ def networks(*, depth=(2, 5), widths=(1, 8), activations=HOMOGENEOUS, bias=None,
         outputs: (min, max) output width, >= 1; ``None`` uses ``widths``. ``outputs=(1, 1)``
             gives scalar nets (logistic / exponential losses), ``(2, 8)`` nets for cross_entropy.
     """
-    depth = _pair("depth", depth, floor=1)
-    widths = _pair("widths", widths, floor=1)
-    free = _pair("free", free, floor=1)
-    outputs = widths if outputs is None else _pair("outputs", outputs, floor=1)
-    _flag("bias", bias)
-    _flag("sharing", sharing)
-    if not isinstance(activations, (tuple, list)) or not activations:
-        raise BadInput(f"Got activations={activations!r}; give a non-empty list of activation names.")
-    for a in activations:
-        get_activation(a)  # unknown names raise UnknownName with the closest names
+    depth = pair("depth", depth, floor=1)
+    widths = pair("widths", widths, floor=1)
+    free = pair("free", free, floor=1)
+    outputs = widths if outputs is None else pair("outputs", outputs, floor=1)
+    flag("bias", bias)
+    flag("sharing", sharing)
+    activations = activation_names(activations)
     if linear_layer and depth[0] < 2:
         raise BadInput(f"Got linear_layer=True with depth={depth}; a hidden layer needs depth >= 2.")
     return _net(depth, widths, tuple(activations), bias, sharing, bool(linear_layer), free, outputs)
@@ -144,8 +123,8 @@ def networks(*, depth=(2, 5), widths=(1, 8), activations=HOMOGENEOUS, bias=None,
 
 def diagonal_networks(*, n=(1, 8), depth=(2, 5)) -> st.SearchStrategy[Model]:
     """Diagonal (Hadamard) linear nets f(x) = <u1 * ... * uL, x> with n inputs and L factors."""
-    n = _pair("n", n, floor=1)
-    depth = _pair("depth", depth, floor=1)
+    n = pair("n", n, floor=1)
+    depth = pair("depth", depth, floor=1)
     return st.builds(lambda k, L: diagonal_net(k, L), st.integers(*n), st.integers(*depth))
 
 
@@ -162,7 +141,7 @@ def parameters(model: Model, *, scale: float = 1.0, min_magnitude: float = 0.0) 
 def data(model: Model, *, points=(1, 4), scale: float = 1.0,
          min_magnitude: float = 0.0) -> st.SearchStrategy[np.ndarray]:
     """A batch X of shape (m, input_dim), m in ``points``."""
-    points = _pair("points", points, floor=1)
+    points = pair("points", points, floor=1)
     _magnitudes(scale, min_magnitude)
     elems = _entries(scale, min_magnitude)
     return st.integers(*points).flatmap(lambda m: _array((m, model.input_dim), elems))
@@ -213,9 +192,9 @@ def factorizations(*, rows=(1, 6), cols=(1, 6), rank=(1, 4), scale: float = 1.0,
 
     M* is an arbitrary matrix: the GD identities of Du, Hu & Lee Sec 3 (DU-6) do not use its rank.
     """
-    rows = _pair("rows", rows, floor=1)
-    cols = _pair("cols", cols, floor=1)
-    rank = _pair("rank", rank, floor=1)
+    rows = pair("rows", rows, floor=1)
+    cols = pair("cols", cols, floor=1)
+    rank = pair("rank", rank, floor=1)
     _magnitudes(scale, min_magnitude)
     elems = _entries(scale, min_magnitude)
     return st.tuples(st.integers(*rows), st.integers(*cols), st.integers(*rank)).flatmap(
