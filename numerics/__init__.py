@@ -5,7 +5,7 @@ Every public name below is importable from ``verify.numerics`` but is resolved o
 matplotlib, SciPy's statistics and every audit (issue 8's 1 -> 2 worker speed-up).
 """
 
-from importlib import import_module
+from verify._lazy import lazy_exports
 
 _EXPORTS = {
     "audit": ("AUDITS", "run_audit", "result_path"),
@@ -26,14 +26,4 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 
 __all__ = list(_MODULE_OF)
 
-
-def __getattr__(name: str):
-    if name in _MODULE_OF:
-        value = getattr(import_module(f".{_MODULE_OF[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'verify.numerics' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _MODULE_OF)

@@ -1,6 +1,7 @@
 """verify: prove, property-test and audit implicit-regularization claims."""
 
 from .claims import CLAIMS, Claim, get_claim
+from ._lazy import lazy_exports
 from .errors import BadInput, DivergenceError, ShapeMismatch, SpecError, UnknownName, VerifyError
 
 # ``verify.check(model, quantity, ...)`` and ``verify.discover(model, ...)`` are resolved on first
@@ -8,21 +9,7 @@ from .errors import BadInput, DivergenceError, ShapeMismatch, SpecError, Unknown
 # worker would otherwise pay just to import ``verify.numerics`` (issue 8's 1 -> 2 worker speed-up).
 # Their modules are named ``checking`` and ``discovery`` so that no submodule import can rebind
 # these names on the package.
-_LAZY = {"check": "checking", "discover": "discovery"}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        from importlib import import_module
-        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'verify' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy_exports(globals(), {"check": "checking", "discover": "discovery"})
 
 __all__ = [
     "CLAIMS", "Claim", "get_claim", "check", "discover",
