@@ -205,17 +205,32 @@ def _md(s: str) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
 
-def _fmt(v: Any) -> str:
+def _ci_digits(value, lo, hi) -> int:
+    """Significant digits that keep a CI's ends and value apart: 4, or more for a CI narrower than
+    1e-3 of the value (a fitted slope -0.105332 with CI -0.105334 .. -0.105330 would print as
+    -0.1053 three times with 4)."""
+    try:
+        width = abs(float(hi) - float(lo))
+        size = max(abs(float(value)), abs(float(lo)), abs(float(hi)))
+    except (TypeError, ValueError):
+        return 4
+    if not (math.isfinite(width) and math.isfinite(size)) or width == 0 or size == 0:
+        return 4
+    return int(min(15, max(4, math.ceil(math.log10(size / width)) + 2)))
+
+
+def _fmt(v: Any, sig: int = 4) -> str:
     if isinstance(v, Mapping) and "value" in v and "ci95" in v:
         lo, hi = v["ci95"]
-        return f"{_fmt(v['value'])} (95% CI {_fmt(lo)} .. {_fmt(hi)})"
+        return f"{_fmt(v['value'], _ci_digits(v['value'], lo, hi))} (95% CI " \
+               f"{_fmt(lo, _ci_digits(v['value'], lo, hi))} .. {_fmt(hi, _ci_digits(v['value'], lo, hi))})"
     if isinstance(v, float | np.floating):
         v = float(v)
         if not math.isfinite(v):
             return str(v)
         if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
-            return f"{v:.3e}"
-        return f"{v:.4g}"
+            return f"{v:.{sig - 1}e}"
+        return f"{v:.{sig}g}"
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_fmt(x) for x in v) + "]"
     if isinstance(v, Mapping):

@@ -199,3 +199,14 @@ def test_save_figure_writes_png_and_svg(tmp_path):
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     with open(svg) as fh:
         assert "<svg" in fh.read(500)
+
+
+def test_du_10_narrow_ci_is_printed_with_enough_digits_to_tell_its_ends_apart():
+    from verify.numerics.results import _fmt
+    # DU-10's median run slope (quick tier, seed 0): with 4 digits all three read -0.1053.
+    narrow = _fmt({"value": -0.10533194001696661, "ci95": [-0.10533363407631788, -0.10533024595761534]})
+    value, lo, hi = (float(x) for x in narrow.replace("(95% CI", "").replace("..", "").replace(")", "").split())
+    assert lo < value < hi and len({value, lo, hi}) == 3
+    # A wide CI keeps the usual 4 significant digits (the control).
+    assert _fmt({"value": 3.297923721952796, "ci95": [1.6303879926478608, 4.965459451257732]}) == \
+        "3.298 (95% CI 1.63 .. 4.965)"
