@@ -277,3 +277,29 @@ def test_conv_networks_cap_the_kernel_by_a_map_that_earlier_layers_shrank(model)
     # A 2x2 kernel on a 2x2 image leaves a 1x1 map: the second conv gets a 1x1 kernel, not an error.
     assert sum(isinstance(x, Dense) and x.pattern is not None for x in model.layers) == 2
 
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's use: the symbolic engine's certificate on drawn nets (exact, not float64)
+
+
+@settings(max_examples=8, **SETTINGS)
+@given(vs.conv_networks(image=(2, 3), convs=(2, 2), bias=False, activations=("relu",)))
+def test_du_4_conv_balance_is_proven_symbolically_on_drawn_conv_nets(model):
+    from verify.testing import assert_conserved
+    assert assert_conserved(model, "norm(v1)**2 - norm(v2)**2").verdict == "proven"
+
+
+def test_du_4_conv_balance_with_relu2_is_refuted_with_an_exact_witness():
+    from verify.certificates import Refuted
+    from verify.testing import NotConserved, assert_conserved
+
+    def refuted(model):
+        try:
+            assert_conserved(model, "norm(v1)**2 - norm(v2)**2")
+        except NotConserved as exc:
+            return isinstance(exc.verdict, Refuted) and exc.verdict.witness is not None
+        return False
+
+    find(vs.conv_networks(image=(2, 3), convs=(2, 2), bias=False, activations=("relu2",), pooling="none"),
+         refuted, settings=settings(max_examples=20, database=None, phases=[Phase.generate], **SETTINGS))
