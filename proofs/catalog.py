@@ -9,12 +9,12 @@ from concurrent.futures import ProcessPoolExecutor
 from verify.certificates import Verdict
 from verify.claims import CLAIMS, get_claim
 
-from . import du_hu_lee, ji_telgarsky, related
+from . import du_hu_lee, ji_telgarsky, normalisation, related
 from .tasks import ProofTask
 
 __all__ = ["ALL_TASKS", "tasks_for", "run_tasks", "proof_summary"]
 
-ALL_TASKS: tuple[ProofTask, ...] = du_hu_lee.TASKS + ji_telgarsky.TASKS + related.TASKS
+ALL_TASKS: tuple[ProofTask, ...] = du_hu_lee.TASKS + ji_telgarsky.TASKS + related.TASKS + normalisation.TASKS
 ALL_INDEX = {id(t): n for n, t in enumerate(ALL_TASKS)}
 
 

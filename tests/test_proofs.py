@@ -99,3 +99,21 @@ def test_negative_controls_of_du_1_du_3_ex_1(task):
         assert w is not None and w.value not in ("0", "")
         assert abs(w.value_float) > 0
         assert w.certified in ("exact rational",) or w.certified.startswith("non-zero certified")
+
+
+
+@pytest.mark.parametrize("mode", ["generic", "concrete"])
+def test_nm_1(mode):
+    _check("NM-1", mode)
+
+
+def test_nm_1_generic_proof_rests_on_euler_degree_zero_and_fails_without_it():
+    from verify.proofs.normalisation import nm1_generic
+    v = nm1_generic()
+    assert v.verdict == "proven" and any("J z" in s.reason and "Euler" in s.reason for s in v.steps)
+    # the step before Euler's rule still holds the J z terms: the rule is what closes the proof
+    before = [s.text for s in v.steps if s.reason == "b = z - W a"]
+    assert before and "z" in before[0] and "J" in before[0]
+    # control: the bias left out of Q leaves the residual -2 J W a delta^T, not 0
+    c = nm1_generic(with_bias=False)
+    assert c.verdict == "undecided" and "J*W*a*delta.T" in c.evidence["residual normal form"]

@@ -22,7 +22,7 @@ Laws:
     DU-1 / DU-2 inside residual blocks: x + U phi(V x + c) is invariant under (V, c, U) ->
         (cV, cc, U/c) per hidden unit, so per-neuron and per-block balance hold inside the block
         (not across the skip: the control).
-    Scale invariance (beyond the catalog): a layer feeding l2 / layer normalisation is invariant
+    NM-1 (registry extension, not in the catalog): a layer feeding l2 / layer normalisation is invariant
         under (W1, b1) -> c (W1, b1), so ||W1||^2 + ||b1||^2 is conserved; a weight-normalised row
         ||W1[i,:]||^2 likewise.
     Attention (beyond the catalog, the DU-3 / JT-1 algebra): softmax(X Wq Wk^T X^T) is invariant
@@ -155,7 +155,7 @@ def test_du_2_balance_across_a_skip_connection_is_refuted():
 
 
 # ---------------------------------------------------------------------------------------------
-# Scale invariance before a normalisation (beyond the catalog)
+# NM-1: scale invariance before a normalisation (registry extension, not in the catalog)
 
 
 def _scale_invariant(model, P):
@@ -190,11 +190,11 @@ def _through_normalisation(problem) -> float:
 
 @settings(max_examples=60, **SETTINGS)
 @given(problems(vs.normalized_networks()))
-def test_norm_of_a_layer_feeding_a_normalisation_is_conserved(problem):
+def test_nm_1_norm_of_a_layer_feeding_a_normalisation_is_conserved(problem):
     assert _worst(problem, _scale_invariant, _through_normalisation(problem)) <= RTOL
 
 
-def test_norm_of_the_layer_after_a_normalisation_is_not_conserved():
+def test_nm_1_control_norm_of_the_layer_after_a_normalisation_is_not_conserved():
     after = lambda m, P: [[(1, "W2", ALL)]]  # noqa: E731
     find(problems(vs.normalized_networks()), lambda pr: _worst(pr, after, _through_normalisation(pr)) > CONTROL,
          settings=FIND)

@@ -24,6 +24,7 @@ JT = "Ji & Telgarsky 2019, Gradient descent aligns the layers of deep linear net
 GB = "Gidel, Bach & Lacoste-Julien 2019, Implicit regularization of discrete gradient dynamics"
 WN = "Chou, Rauhut & Ward 2023, Robust implicit regularization via weight normalization"
 EX = "Related models (catalog section 'Identities that hold for related models')"
+NM = "Normalisation layers (this toolkit; not in the catalog)"
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,9 @@ _ROWS = (
           "u_{k,i}^2 - u_{l,i}^2 conserved for all k, l, i."),
     Claim("EX-3", EX, "any model", "identity", "proof", "derived",
           "dL/dt = -||grad L||^2 along gradient flow."),
+    Claim("NM-1", NM, "Euler's theorem, degree 0 (this toolkit)", "identity", "proof", "toolkit",
+          "z = W a + b feeding a scale-invariant N (N(cz) = N(z), c > 0; l2 or layer norm): "
+          "d/dt(||W||_F^2 + ||b||^2) = 0.", in_catalog=False),
 )
 
 #: Read-only registry: catalog id -> Claim.

@@ -69,6 +69,14 @@ def _property(cid: str, seed: int):
     raise last
 
 
+def _control_kinds(tasks, verdicts) -> str:
+    """" (2 refuted, 1 undecided)": what the negative controls gave (a generic control cannot be
+    refuted, only left open: its residual is not 0 under the declared properties)."""
+    got = [v.verdict for t, v in zip(tasks, verdicts) if t.expect != "proven"]
+    kinds = ", ".join(f"{got.count(k)} {k}" for k in sorted(set(got)))
+    return f" ({kinds})" if kinds else ""
+
+
 def _proof_record(cid: str, seed: int) -> ClaimRecord:
     from .proofs import run_tasks, tasks_for
     t0 = time.perf_counter()
@@ -82,7 +90,8 @@ def _proof_record(cid: str, seed: int) -> ClaimRecord:
     details += "\n\nconcrete instances proven: " + "; ".join(concrete)
     evidence = (f"{sum(o for t, o in zip(tasks, ok) if t.expect == 'proven')}/{n_proofs} proofs "
                 f"({sum(t.mode == 'generic' for t in tasks if t.expect == 'proven')} generic), "
-                f"{sum(o for t, o in zip(tasks, ok) if t.expect != 'proven')}/{len(tasks) - n_proofs} controls refuted")
+                f"{sum(o for t, o in zip(tasks, ok) if t.expect != 'proven')}/{len(tasks) - n_proofs} controls as "
+                f"expected{_control_kinds(tasks, verdicts)}")
     verdict = "proven" if all(ok) else ("refuted" if any(v.verdict == "refuted" and t.expect == "proven"
                                                         for t, v in zip(tasks, verdicts)) else "undecided")
     extra = {}
