@@ -35,7 +35,18 @@ PROPERTY_CHECKS = {
     "DU-1k": ("mlp", (2, 3, 1), "relu2", False, "sum(W1[i,:]**2) - 2*sum(W2[:,i]**2)"),
     "EX-1": ("diag", 4, 2, None, "u1[i]**2 - u2[i]**2"),
     "EX-2": ("diag", 3, 3, None, "u1[i]**2 - u3[i]**2"),
+    "NM-1": ("layernorm", (3, 4, 2), "tanh", True, "norm(W1)**2 + norm(b1)**2"),
 }
+
+
+def _layernorm_net(widths, activation, bias):
+    """x -> layer_norm(W1 x (+ b1)) -> activation -> W2: the NM-1 property check's net."""
+    from .activations import get_activation
+    from .model import Act, Dense, Model, Normalize, Param
+    d0, n, out = widths
+    params = (Param("W1", (n, d0)),) + ((Param("b1", (n,)),) if bias else ()) + (Param("W2", (out, n)),)
+    layers = (Dense("W1", "b1" if bias else None), Normalize("layer"), Act(get_activation(activation)), Dense("W2"))
+    return Model(f"layernorm {d0}-{n}-{out} {activation}" + (" +bias" if bias else ""), d0, params, layers)
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,8 @@ def _property(cid: str, seed: int):
     from .trajectory import flow_drift
     kind, a, b, c, q = PROPERTY_CHECKS[cid]
     from .errors import DivergenceError
-    model = mlp(a, b, bias=c) if kind == "mlp" else diagonal_net(a, b)
+    model = (mlp(a, b, bias=c) if kind == "mlp" else diagonal_net(a, b) if kind == "diag"
+             else _layernorm_net(a, b, c))
     # A piecewise-linear flow can slide along a kink, where no explicit solver makes progress; the
     # next seeds are tried (at most 4) and the seed used is part of the report.
     for s in range(seed, seed + 4):
