@@ -26,8 +26,7 @@ from verify.certificates import Step
 from verify.claims import get_claim
 from verify.generic import as_expr, context, flow_derivative_terms, terms
 from verify.generic_models import WIDTHS, generic_verdict
-from verify.model import Act, Dense, Model, Normalize, Param
-from verify.activations import get_activation
+from verify.model import Model, normalized_mlp
 from verify.prove import Quantity, prove_conserved
 
 from .tasks import ProofTask
@@ -73,9 +72,7 @@ def nm1_generic(with_bias: bool = True):
 
 def _net(kind: str, bias: bool) -> Model:
     """2 -> 3 inputs, a normalised layer of width 3, ReLU, one output."""
-    params = (Param("W1", (3, 2)),) + ((Param("b1", (3,)),) if bias else ()) + (Param("W2", (1, 3)),)
-    layers = (Dense("W1", "b1" if bias else None), Normalize(kind), Act(get_activation("relu")), Dense("W2"))
-    return Model(f"{kind}-norm 2-3-1 relu{' +bias' if bias else ''}", 2, params, layers)
+    return normalized_mlp((2, 3, 1), kind, "relu", bias, name=f"{kind}-norm 2-3-1 relu{' +bias' if bias else ''}")
 
 
 def _squares(names: tuple[str, ...]) -> Quantity:

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from .activations import get_activation
 from ._strategy_args import activation_names, flag, pair
 from .errors import BadInput
-from .model import (Act, Attention, Dense, Model, Normalize, NormalizedDense, Param, Pool, Residual,
-                    conv2d_pattern, pool2d_windows)
+from .model import (Act, Attention, Dense, Model, Param, Pool, Residual, conv2d_pattern, normalized_mlp,
+                    pool2d_windows)
 
 __all__ = ["conv_networks", "residual_networks", "normalized_networks", "attention_networks", "DEGREE_ONE"]
 
@@ -142,14 +142,9 @@ def _normalized(draw, inputs, width, kind, activations, bias, outputs):
     d0, kind = draw(st.integers(*inputs)), draw(kind)
     least = 3 if kind == "layer" else 1  # layer norm on 2 units is the constant +-(1, -1): nothing to test
     n = draw(st.integers(max(width[0], least), max(width[1], least)))
-    with_bias = draw(bias)
-    params = [Param("W1", (n, d0))] + ([Param("b1", (n,))] if with_bias else [])
-    first = ((NormalizedDense("W1", "b1" if with_bias else None),) if kind == "weight" else
-             (Dense("W1", "b1" if with_bias else None), Normalize(kind)))
-    n_out = draw(st.integers(*outputs))
-    params.append(Param("W2", (n_out, n)))
+    with_bias, n_out = draw(bias), draw(st.integers(*outputs))
     act = get_activation(draw(st.sampled_from(activations)))
-    return Model(f"{kind}-norm({d0}->{n}->{n_out}, {act.name})", d0, tuple(params), first + (Act(act), Dense("W2")))
+    return normalized_mlp((d0, n, n_out), kind, act, with_bias, name=f"{kind}-norm({d0}->{n}->{n_out}, {act.name})")
 
 
 def normalized_networks(*, inputs=(1, 4), width=(1, 5), kind=None, activations=DEGREE_ONE + ("tanh",),

@@ -23,7 +23,8 @@ from .errors import BadInput, ShapeMismatch
 __all__ = [
     "Param", "Dense", "Act", "DiagonalLinear", "Pool", "Residual", "Normalize", "NormalizedDense",
     "Attention", "Model", "Layer",
-    "mlp", "shared_mlp", "conv1d_pattern", "conv2d_pattern", "pool2d_windows", "diagonal_net", "layer_dims",
+    "mlp", "shared_mlp", "normalized_mlp", "conv1d_pattern", "conv2d_pattern", "pool2d_windows", "diagonal_net",
+    "layer_dims",
     "walk", "require_layers",
 ]
 
@@ -358,6 +359,22 @@ def shared_mlp(patterns: Sequence[tuple[tuple[int, ...], ...]], activation, name
             layers.append(Act(get_activation(activation)))
     return Model(name or f"shared-{depth}-layer-{get_activation(activation).name}",
                  len(patterns[0][0]), tuple(params), tuple(layers))
+
+
+def normalized_mlp(widths: Sequence[int], kind: str, activation, bias: bool = False,
+                   name: str | None = None) -> Model:
+    """x -> normalise(W1 x (+ b1)) -> activation -> W2 with widths (d0, n, out).
+
+    ``kind`` is ``"l2"`` or ``"layer"`` (a ``Normalize`` after the dense layer) or ``"weight"``
+    (a weight-normalised dense layer, each row of W1 divided by its norm, bias added after).
+    """
+    d0, n, out = widths
+    params = (Param("W1", (n, d0)),) + ((Param("b1", (n,)),) if bias else ()) + (Param("W2", (out, n)),)
+    b1 = "b1" if bias else None
+    first = (NormalizedDense("W1", b1),) if kind == "weight" else (Dense("W1", b1), Normalize(kind))
+    act = get_activation(activation)
+    return Model(name or f"{kind}-norm {d0}-{n}-{out} {act.name}" + (" +bias" if bias else ""), d0, params,
+                 first + (Act(act), Dense("W2")))
 
 
 def diagonal_net(n: int, depth: int = 2, name: str | None = None) -> Model:

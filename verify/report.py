@@ -39,16 +39,6 @@ PROPERTY_CHECKS = {
 }
 
 
-def _layernorm_net(widths, activation, bias):
-    """x -> layer_norm(W1 x (+ b1)) -> activation -> W2: the NM-1 property check's net."""
-    from .activations import get_activation
-    from .model import Act, Dense, Model, Normalize, Param
-    d0, n, out = widths
-    params = (Param("W1", (n, d0)),) + ((Param("b1", (n,)),) if bias else ()) + (Param("W2", (out, n)),)
-    layers = (Dense("W1", "b1" if bias else None), Normalize("layer"), Act(get_activation(activation)), Dense("W2"))
-    return Model(f"layernorm {d0}-{n}-{out} {activation}" + (" +bias" if bias else ""), d0, params, layers)
-
-
 @dataclass(frozen=True)
 class ClaimRecord:
     id: str
@@ -65,12 +55,12 @@ class ClaimRecord:
 
 def _property(cid: str, seed: int):
     from .checking import as_quantity
-    from .model import diagonal_net, mlp
+    from .model import diagonal_net, mlp, normalized_mlp
     from .trajectory import flow_drift
     kind, a, b, c, q = PROPERTY_CHECKS[cid]
     from .errors import DivergenceError
     model = (mlp(a, b, bias=c) if kind == "mlp" else diagonal_net(a, b) if kind == "diag"
-             else _layernorm_net(a, b, c))
+             else normalized_mlp(a, "layer", b, c, name=f"layernorm {'-'.join(map(str, a))} {b}" + (" +bias" if c else "")))
     # A piecewise-linear flow can slide along a kink, where no explicit solver makes progress; the
     # next seeds are tried (at most 4) and the seed used is part of the report.
     for s in range(seed, seed + 4):
