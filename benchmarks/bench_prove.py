@@ -32,9 +32,9 @@ def prove_all_wall(repeats: int = 3) -> list[float]:
 
 _DU3 = """
 import sys, time
-from verify.model import mlp
+from verify.model.core import mlp
 from verify.proofs.du_hu_lee import matrix_balance
-from verify.prove import prove_conserved
+from verify.prove.concrete import prove_conserved
 w = int(sys.argv[1]); t0 = time.perf_counter()
 v = prove_conserved(mlp((w, w, w), "identity"), matrix_balance(1), claim_id="DU-3")
 print(v.verdict, time.perf_counter() - t0)

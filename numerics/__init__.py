@@ -5,7 +5,7 @@ Every public name below is importable from ``verify.numerics`` but is resolved o
 matplotlib, SciPy's statistics and every audit (issue 8's 1 -> 2 worker speed-up).
 """
 
-from verify._lazy import lazy_exports
+from verify._infra.lazy import lazy_exports
 
 _EXPORTS = {
     "audit": ("AUDITS", "run_audit", "result_path"),

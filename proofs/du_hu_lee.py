@@ -1,7 +1,7 @@
 """Du, Hu & Lee (2018): the identity claims DU-1, DU-1gd, DU-1k, DU-2, DU-3, DU-3gd, DU-4, DU-6.
 
-Generic proofs use symbolic widths (``verify.generic_models``); concrete proofs use small networks
-with every entry symbolic (``verify.prove``). Negative controls must come out ``Refuted``.
+Generic proofs use symbolic widths (``verify.prove.generic_models``); concrete proofs use small networks
+with every entry symbolic (``verify.prove.concrete``). Negative controls must come out ``Refuted``.
 
 References:
     Du, Hu & Lee, "Algorithmic regularization in learning deep homogeneous models: layers are
@@ -17,12 +17,12 @@ import sympy as sp
 
 from verify.certificates import Proven, Step, Undecided
 from verify.claims import get_claim
-from verify.dynamics import ETA
-from verify.generic import (as_expr, context, diagonal_entry, flow_derivative_terms, gd_increment_terms,
+from verify.prove.dynamics import ETA
+from verify.prove.generic import (as_expr, context, diagonal_entry, flow_derivative_terms, gd_increment_terms,
                             negate, terms, trace_terms)
-from verify.generic_models import WIDTHS, generic_verdict, two_layer
-from verify.model import conv1d_pattern, mlp, shared_mlp
-from verify.prove import Quantity, prove_conserved
+from verify.prove.generic_models import WIDTHS, generic_verdict, two_layer
+from verify.model.core import conv1d_pattern, mlp, shared_mlp
+from verify.prove.concrete import Quantity, prove_conserved
 
 from .tasks import ProofTask
 

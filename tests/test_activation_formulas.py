@@ -13,14 +13,14 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verify.activations import custom, get_activation
+from verify.model.activations import custom, get_activation
 from verify.certificates import Proven, Refuted
-from verify.checking import check
+from verify.testing.checking import check
 from verify.errors import SpecError
-from verify.formula import FUNCTIONS, Z, parse_formula
-from verify.model import mlp
-from verify.numeric import fd_gradient, flat, loss_and_grad, unflat
-from verify.spec import parse_spec
+from verify.lang.formula import FUNCTIONS, Z, parse_formula
+from verify.model.core import mlp
+from verify.interpret.numeric import fd_gradient, flat, loss_and_grad, unflat
+from verify.lang.spec import parse_spec
 
 DU1 = "sum(W1[i,:]**2) - sum(W2[:,i]**2)"
 
@@ -127,6 +127,6 @@ out = 1
 def test_du_1_swish_example_spec_is_refuted():
     from pathlib import Path
 
-    from verify.spec import load_spec
+    from verify.lang.spec import load_spec
     model = load_spec(Path(__file__).resolve().parents[1] / "examples" / "swish_formula.toml")
     assert isinstance(check(model, DU1), Refuted)

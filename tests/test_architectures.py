@@ -19,19 +19,19 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from verify.activations import get_activation
+from verify.model.activations import get_activation
 from verify.certificates import Proven, Refuted
-from verify.checking import as_quantity, check
+from verify.testing.checking import as_quantity, check
 from verify.errors import BadInput, SpecError
-from verify.model import (Act, Attention, DiagonalLinear, Dense, Model, NormalizedDense, Normalize, Param, Pool,
+from verify.model.core import (Act, Attention, DiagonalLinear, Dense, Model, NormalizedDense, Normalize, Param, Pool,
                           Residual, conv2d_pattern, pool2d_windows, require_layers)
-from verify.prove import entries
-from verify.numeric import fd_gradient, flat, forward, loss_and_grad, unflat
-from verify.losses import loss_value_and_grad
-from verify.spec import load_spec, parse_spec
-from verify.symbolic import symbolic_net
-from verify.trajectory import flow_drift
-from verify.witness import rational_point
+from verify.prove.concrete import entries
+from verify.interpret.numeric import fd_gradient, flat, forward, loss_and_grad, unflat
+from verify.model.losses import loss_value_and_grad
+from verify.lang.spec import load_spec, parse_spec
+from verify.interpret.symbolic import symbolic_net
+from verify.prove.trajectory import flow_drift
+from verify.prove.witness import rational_point
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 RELU = Act(get_activation("relu"))

@@ -12,16 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verify import strategies as vs
+from verify.testing import strategies as vs
 from verify.certificates import Proven, Refuted
-from verify.checking import as_quantity, check
+from verify.testing.checking import as_quantity, check
 from verify.errors import BadInput, SpecError
-from verify.model import mlp
-from verify.numeric import fd_gradient, flat, loss_and_grad, unflat
-from verify.losses import loss_value_and_grad
-from verify.spec import load_spec, parse_spec
-from verify.testing import NotConserved, assert_conserved
-from verify.trajectory import flow_drift, gd_drift
+from verify.model.core import mlp
+from verify.interpret.numeric import fd_gradient, flat, loss_and_grad, unflat
+from verify.model.losses import loss_value_and_grad
+from verify.lang.spec import load_spec, parse_spec
+from verify.testing.assertions import NotConserved, assert_conserved
+from verify.prove.trajectory import flow_drift, gd_drift
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -57,7 +57,7 @@ def test_du_1_momentum_not_conserved_but_flow_is():
 
 
 def test_ex_1_gd_not_conserved_exactly():
-    from verify.model import diagonal_net
+    from verify.model.core import diagonal_net
     assert check(diagonal_net(2, 2), "u1[i]**2 - u2[i]**2", dynamics="gd").verdict == "refuted"
 
 
@@ -126,7 +126,7 @@ def test_backprop_gradient_matches_finite_differences(loss):
     _, G = loss_and_grad(model, P, X, T, loss)
 
     def f(th):
-        from verify.numeric import forward
+        from verify.interpret.numeric import forward
         return loss_value_and_grad(loss, forward(model, unflat(model, th), X), T)[0]
     np.testing.assert_allclose(flat(model, G), fd_gradient(f, flat(model, P)), rtol=1e-6, atol=1e-7)
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from verify.certificates import Proven, Refuted
-from verify.checking import as_quantity, check
+from verify.testing.checking import as_quantity, check
 from verify.errors import BadInput, SpecError
-from verify.model import mlp
-from verify.spec import load_spec, parse_spec
-from verify.trajectory import flow_drift
+from verify.model.core import mlp
+from verify.lang.spec import load_spec, parse_spec
+from verify.prove.trajectory import flow_drift
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CLASSIFIER = EXAMPLES / "softmax_classifier.toml"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from verify.cli import main
+from verify.jobs.cli import main
 
 
 def run(*args):

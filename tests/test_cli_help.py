@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from verify.cli import EXAMPLES, main
+from verify.jobs.cli import EXAMPLES, main
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ["all", "list", "prove", "check", "discover", "audit"]

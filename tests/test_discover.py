@@ -22,14 +22,14 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from verify.activations import leaky_relu
+from verify.model.activations import leaky_relu
 from verify.certificates import Proven, Refuted
-from verify.discovery import discover
+from verify.laws.discovery import discover
 from verify.errors import BadInput
-from verify.lie_rank import lie_rank
-from verify.model import diagonal_net, mlp
-from verify.prove import Quantity, entries, prove_conserved
-from verify.symbolic import param_matrices
+from verify.laws.lie_rank import lie_rank
+from verify.model.core import diagonal_net, mlp
+from verify.prove.concrete import Quantity, entries, prove_conserved
+from verify.interpret.symbolic import param_matrices
 from proofs.du_hu_lee import matrix_balance, neuron_balance
 
 
@@ -168,7 +168,7 @@ def test_relu_count_never_rises_with_more_patterns():
     # 2-input deep net of the benchmark whose count depended on the size of a random data set:
     # W only grows with the patterns used, so the count can only fall, and with every pattern
     # reached the count is stable under a change of the random samples.
-    from verify.lie_rank import Region, sample_region
+    from verify.laws.lie_rank import Region, sample_region
 
     model = mlp((2, 5, 4, 7, 7), "relu")
     full = sample_region(model, 0)
@@ -195,7 +195,7 @@ def test_du_3_long_brackets_linear_count(model, count):
 def test_jets_give_exact_directional_derivatives():
     # Independent check of the jet arithmetic: the eps-coefficient of grad f on a jet equals the
     # complex-step derivative Im G(theta + i h v) / h (no subtraction, exact to round-off).
-    from verify.lie_rank import _jets, forward_backward
+    from verify.laws.lie_rank import _jets, forward_backward
 
     model = mlp((3, 3, 2, 2), ["relu2", leaky_relu(0.25)], bias=True)
     rng = np.random.default_rng(3)
@@ -213,7 +213,7 @@ def test_jets_give_exact_directional_derivatives():
 
 
 def test_unit_cut_out_proves_laws_and_refutes_non_laws():
-    from verify.discover_laws import param_names, unit_sub_model
+    from verify.laws.search import param_names, unit_sub_model
 
     model = mlp((3, 3, 2), "relu", bias=True)
     r = discover(model, count=False)

@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verify.certificates import Proven, Refuted
-from verify.model import mlp
-from verify.numeric import fd_gradient, flat, forward, square_loss, unflat
+from verify.model.core import mlp
+from verify.interpret.numeric import fd_gradient, flat, forward, square_loss, unflat
 from verify.proofs.du_hu_lee import (_matrix_gd_increment, du1_generic, du3_generic, matrix_balance,
                                      neuron_balance, sq)
-from verify.prove import Quantity, prove_conserved
-from verify.symbolic import symbolic_net
-from verify.witness import rational_point
+from verify.prove.concrete import Quantity, prove_conserved
+from verify.interpret.symbolic import symbolic_net
+from verify.prove.witness import rational_point
 
 
 def test_du_1_mutation_wrong_degree_weight_is_refuted():
@@ -137,7 +137,7 @@ def eval_targets(loss_text: str):
                          ids=lambda m: m.name)
 def test_chain_rule_gradient_equals_sympy_diff_of_undefined_loss(model):
     """The engine's chain-rule gradient equals SymPy's own diff of ell(f(theta)), renamed."""
-    from verify.symbolic import gradient_via_undefined_loss
+    from verify.interpret.symbolic import gradient_via_undefined_loss
     net = symbolic_net(model)
     ref = gradient_via_undefined_loss(net)
     for t in net.theta:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from verify.cli import main
+from verify.jobs.cli import main
 from verify.numerics import executor
 
 
@@ -51,7 +51,7 @@ def test_du_10_audit_progress_names_claim_counts_and_time_left(monkeypatch, caps
 
 
 def test_verify_all_progress_shows_current_claim_and_claim_counts(monkeypatch, tmp_path):
-    from verify.report import run_all
+    from verify.jobs.report import run_all
     fake = _FakeTTY()
     monkeypatch.setattr(sys, "stderr", fake)
     recs = run_all(out=tmp_path, ids={"EX-2", "DU-10"}, progress=True)
@@ -81,7 +81,7 @@ class _RecordingPool:
 def test_verify_all_workers_sends_proofs_and_du_10_sweep_to_the_pool(monkeypatch, tmp_path):
     from contextlib import contextmanager
 
-    from verify.report import run_all
+    from verify.jobs.report import run_all
     pool = _RecordingPool()
     asked = {}
 
@@ -129,10 +129,10 @@ def test_du_10_worker_imports_numpy_only_and_package_api_stays_callable():
     import subprocess
     code = ("import sys, verify.numerics.rank1, verify.numerics.executor\n"
             "heavy = [m for m in ('sympy', 'scipy.stats', 'matplotlib') if m in sys.modules]\n"
-            "import verify, verify.checking, verify.discovery\n"
+            "import verify, verify.testing.checking, verify.laws.discovery\n"
             "print(heavy, callable(verify.check), callable(verify.discover), verify.check.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["[]", "True", "True", "verify.checking"]
+    assert out.split() == ["[]", "True", "True", "verify.testing.checking"]
     # The control: the audit itself (fits and figures) does import them.
     code = "import sys, verify.numerics.audit_du10; print('scipy.stats' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -16,7 +16,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed", reason="Dask is an optional extra: pip install -e '.[dask]'")
 
-from verify.cli import main  # noqa: E402
+from verify.jobs.cli import main  # noqa: E402
 from verify.numerics.rank1 import rank1_run  # noqa: E402
 from verify.numerics.auditing import seed_for  # noqa: E402
 from verify.numerics.executor import Task, describe_pool, open_pool, run_file, run_tasks  # noqa: E402
@@ -113,7 +113,7 @@ def test_bad_scheduler_address_is_one_line_exit_2(address, needle, capsys, tmp_p
 
 
 def test_verify_all_on_dask_runs_proof_claims_and_du_10_sweep(cluster, tmp_path):
-    from verify.report import run_all, write_report
+    from verify.jobs.report import run_all, write_report
     recs = run_all(out=tmp_path, ids={"EX-2", "DU-10"}, scheduler=cluster)
     got = {r.id: r for r in recs}
     assert got["EX-2"].verdict == "proven"  # computed on a Dask worker, pickled back

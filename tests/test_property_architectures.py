@@ -1,8 +1,8 @@
 """Float64 property tests of the conservation laws on random conv / pooling, residual, normalised
-and attention networks (``verify.strategies.conv_networks`` and friends).
+and attention networks (``verify.testing.strategies.conv_networks`` and friends).
 
 Each law is checked as the exact identity dQ/dt = <grad Q, -grad L> = 0 with grad L from the
-hand-written reverse mode ``verify.numeric.loss_and_grad`` (independent of SymPy), for a drawn
+hand-written reverse mode ``verify.interpret.numeric.loss_and_grad`` (independent of SymPy), for a drawn
 network, parameter point, data, loss and targets. Each law has a negative control that must fail
 on some drawn example (found by Hypothesis ``find``), with the same checker.
 
@@ -36,10 +36,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, find, given, settings
 from hypothesis import strategies as st
 
-from verify import strategies as vs
+from verify.testing import strategies as vs
 from verify.errors import VerifyError
-from verify.model import Dense, Model, Normalize, NormalizedDense, Param, Pool, Residual
-from verify.numeric import forward, loss_and_grad
+from verify.model.core import Dense, Model, Normalize, NormalizedDense, Param, Pool, Residual
+from verify.interpret.numeric import forward, loss_and_grad
 
 RTOL = 1e-12
 CONTROL = 1e-3
@@ -286,13 +286,13 @@ def test_conv_networks_cap_the_kernel_by_a_map_that_earlier_layers_shrank(model)
 @settings(max_examples=8, **SETTINGS)
 @given(vs.conv_networks(image=(2, 3), convs=(2, 2), bias=False, activations=("relu",)))
 def test_du_4_conv_balance_is_proven_symbolically_on_drawn_conv_nets(model):
-    from verify.testing import assert_conserved
+    from verify.testing.assertions import assert_conserved
     assert assert_conserved(model, "norm(v1)**2 - norm(v2)**2").verdict == "proven"
 
 
 def test_du_4_conv_balance_with_relu2_is_refuted_with_an_exact_witness():
     from verify.certificates import Refuted
-    from verify.testing import NotConserved, assert_conserved
+    from verify.testing.assertions import NotConserved, assert_conserved
 
     def refuted(model):
         try:

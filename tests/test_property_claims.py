@@ -1,9 +1,9 @@
 """Float64 property tests of every identity claim on random networks (issue 4, "own property tests").
 
 Each flow claim is checked as the exact identity dQ/dt = <grad Q, -grad L> = 0, with grad L from
-the hand-written reverse mode ``verify.numeric.loss_and_grad`` (independent of SymPy). Each GD
+the hand-written reverse mode ``verify.interpret.numeric.loss_and_grad`` (independent of SymPy). Each GD
 claim is checked as Q(theta - eta G) - Q(theta) = eta^2 (...). Networks, points, data, targets
-and losses come from ``verify.strategies``: depths 2-5, widths 1-8, activations drawn per hidden
+and losses come from ``verify.testing.strategies``: depths 2-5, widths 1-8, activations drawn per hidden
 layer from the homogeneous family (identity, relu, leaky_relu, relu2), with and without bias, with
 and without sharing.
 
@@ -26,12 +26,12 @@ import pytest
 from hypothesis import Phase, assume, event, find, given, settings
 from hypothesis import strategies as st
 
-from verify import strategies as vs
-from verify.activations import get_activation
+from verify.testing import strategies as vs
+from verify.model.activations import get_activation
 from verify.errors import BadInput
-from verify.losses import check_loss, loss_value_and_grad
-from verify.model import Act, Dense, DiagonalLinear, Model, Param, conv1d_pattern, diagonal_net, mlp
-from verify.numeric import fd_gradient, flat, forward, loss_and_grad, unflat
+from verify.model.losses import check_loss, loss_value_and_grad
+from verify.model.core import Act, Dense, DiagonalLinear, Model, Param, conv1d_pattern, diagonal_net, mlp
+from verify.interpret.numeric import fd_gradient, flat, forward, loss_and_grad, unflat
 
 #: float64 unit round-off is 1.1e-16; each term passes through at most ~10 roundings and each sum
 #: has at most 8 + 1 terms per data point, so the exact error bound is ~1e-14 * S. 1e-12 leaves a
@@ -558,13 +558,13 @@ def test_du_1gd_control_flow_conservation_is_not_exact_for_gd():
 
 
 def _fd_check(model, P, X, T, loss):
-    """Backprop (verify.numeric.loss_and_grad) against central differences of the forward pass."""
+    """Backprop (verify.interpret.numeric.loss_and_grad) against central differences of the forward pass."""
     _, G = loss_and_grad(model, P, X, T, loss)
 
     def f(th):
         return loss_value_and_grad(loss, forward(model, unflat(model, th), X), T)[0]
     theta = flat(model, P)
-    h = 1e-6  # verify.numeric.fd_gradient's step
+    h = 1e-6  # verify.interpret.numeric.fd_gradient's step
     fd = fd_gradient(f, theta, h)
     # Round-off of a central difference is ~ eps |L| / h; truncation ~ h^2 |f'''|, covered by rtol.
     L_scale = max(abs(f(theta)), 1.0)

@@ -1,4 +1,4 @@
-"""Tests of the safe quantity language (verify.quantity), tracker issue 4.
+"""Tests of the safe quantity language (verify.lang.quantity), tracker issue 4.
 
 Unit tests pin every construct against SymPy expressions built directly from symbol matrices;
 Hypothesis fuzzes the parser with grammar-generated expressions (checked against an independent
@@ -21,9 +21,9 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import verify.quantity as quantity_module
+import verify.lang.quantity as quantity_module
 from verify.errors import BadInput, ShapeMismatch, SpecError, UnknownName
-from verify.quantity import (
+from verify.lang.quantity import (
     MAX_DEPTH, MAX_LENGTH, MAX_NESTING, BinOp, Call, Index, MatMul, Name, Neg, Number, Pow,
     Quantity, Slice, Transpose, instantiate, parse_quantity, quantity_shape, unparse,
 )
@@ -187,7 +187,7 @@ def test_declared_shapes_and_lead_conventions():
     assert only("w @ w.T", {"w": col}) == (col.T * col)[0, 0]
     # ... declared (3, 1) it is a matrix and w @ w.T is the outer product.
     assert as_matrix(q_of("w @ w.T", {"w": col}, shapes={"w": (3, 1)}), 3, 3) == col * col.T
-    s = sp.Matrix([[X]])  # verify.symbolic stores scalars as 1x1 matrices
+    s = sp.Matrix([[X]])  # verify.interpret.symbolic stores scalars as 1x1 matrices
     assert only("s**2", {"s": s}) == X**2
     assert q_of("s[0]", {"s": s}, shapes={"s": (1,)}) == {(): X}
     with pytest.raises(ShapeMismatch, match="declared shape"):

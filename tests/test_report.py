@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from verify.claims import CLAIMS
-from verify.cli import main
-from verify.report import BAD
+from verify.jobs.cli import main
+from verify.jobs.report import BAD
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -119,7 +119,7 @@ def test_verify_all_interrupted_midway_leaves_the_previous_report_whole(report, 
     before = files()
     assert set(before) == {"index.html", "report.md", "results.json"}
     import verify.numerics.results as results
-    import verify.report as rep
+    import verify.jobs.report as rep
 
     # 1. Ctrl-C during the first audit (DU-5), after DU-1 .. DU-4: nothing is written.
     def interrupted(*args, **kwargs):
@@ -154,7 +154,7 @@ def test_verify_all_interrupted_midway_leaves_the_previous_report_whole(report, 
 
 
 def test_report_math_is_unicode_but_words_containing_greek_names_are_kept():
-    from verify.pretty import pretty
+    from verify.jobs.pretty import pretty
     assert pretty("||u_t v_t^T - M*||_F <= 1e-2 sigma_1, eta_t -> 0, lambda_min >= -eps") == \
         "‖u_t v_tᵀ - M*‖_F ≤ 1e-2 σ_1, η_t → 0, λ_min ≥ -ε"
     # controls: names inside words, and exponents followed by more of a token, stay as they are
@@ -162,7 +162,7 @@ def test_report_math_is_unicode_but_words_containing_greek_names_are_kept():
 
 
 def test_report_evidence_is_cut_between_sub_verdicts_and_counts_the_rest():
-    from verify.report import _summary
+    from verify.jobs.report import _summary
     parts = [f"sub-verdict {k}: " + "x" * 90 for k in range(5)]
     got = _summary(parts)
     assert got == "; ".join(parts[:2]) + "; ... 3 more in the section"
@@ -173,9 +173,9 @@ def test_report_evidence_is_cut_between_sub_verdicts_and_counts_the_rest():
 def test_nm_1_du_1_report_flow_drift_checks_pass_and_their_controls_drift(cid):
     # The float64 trajectory check behind a proof row's "float64 flow drift" evidence, and the same
     # trajectory with one term of the quantity dropped (the bias), which must drift.
-    from verify.checking import as_quantity
-    from verify.report import PROPERTY_CHECKS, PROPERTY_TOL, _property
-    from verify.trajectory import flow_drift
+    from verify.testing.checking import as_quantity
+    from verify.jobs.report import PROPERTY_CHECKS, PROPERTY_TOL, _property
+    from verify.prove.trajectory import flow_drift
     model, rep = _property(cid, 0)
     assert rep.relative_drift < PROPERTY_TOL
     dropped = PROPERTY_CHECKS[cid][4].replace(" + norm(b1)**2", "").replace(" + b1[i]**2", "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .errors import UnknownName
+from verify.errors import UnknownName
 
 __all__ = ["Claim", "CLAIMS", "get_claim", "claims_by_job", "KINDS", "JOBS"]
 

@@ -1,0 +1,277 @@
+"""``verify all``: one audit report of the whole catalog (index.html, report.md, results.json).
+
+Every catalog id gets one record: proofs for identity claims (plus a float64 property check on a
+random network where one is defined), audits for bound / rate / asymptotic / experiment claims,
+"not run" with its reason otherwise. The HTML page is self-contained: inline CSS, figures embedded
+as data URIs, formulas as plain Unicode text, no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from verify.certificates import render
+from verify.claims import CLAIMS
+
+__all__ = ["ClaimRecord", "run_all", "write_report"]
+
+GOOD = {"proven", "consistent"}
+BAD = {"refuted", "inconsistent", "divergent"}
+
+#: Float64 property checks along a gradient-flow trajectory (solve_ivp, rtol 1e-10): the drift of Q
+#: relative to the scale of its terms must stay below PROPERTY_TOL (round-off and integration error
+#: are ~1e-12 here; a non-conserved quantity drifts by ~1e-2).
+PROPERTY_TOL = 1e-8
+PROPERTY_CHECKS = {
+    "DU-1": ("mlp", (3, 3, 2), "relu", True, "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"),
+    "DU-2": ("mlp", (3, 3, 3, 2), "leaky_relu", False, "norm(W2)**2 - norm(W3)**2"),
+    "DU-3": ("mlp", (3, 3, 2), "identity", False, "W1 @ W1.T - W2.T @ W2"),
+    "DU-1k": ("mlp", (2, 3, 1), "relu2", False, "sum(W1[i,:]**2) - 2*sum(W2[:,i]**2)"),
+    "EX-1": ("diag", 4, 2, None, "u1[i]**2 - u2[i]**2"),
+    "EX-2": ("diag", 3, 3, None, "u1[i]**2 - u3[i]**2"),
+    "NM-1": ("layernorm", (3, 4, 2), "tanh", True, "norm(W1)**2 + norm(b1)**2"),
+}
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    id: str
+    kind: str
+    job: str
+    verdict: str  # proven / refuted / consistent / inconsistent / divergent / undecided / not run
+    evidence: str
+    seconds: float
+    details: str = ""
+    figures: tuple[str, ...] = ()
+    reason: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _property(cid: str, seed: int):
+    from verify.testing.checking import as_quantity
+    from verify.model.core import diagonal_net, mlp, normalized_mlp
+    from verify.prove.trajectory import flow_drift
+    kind, a, b, c, q = PROPERTY_CHECKS[cid]
+    from verify.errors import DivergenceError
+    model = (mlp(a, b, bias=c) if kind == "mlp" else diagonal_net(a, b) if kind == "diag"
+             else normalized_mlp(a, "layer", b, c, name=f"layernorm {'-'.join(map(str, a))} {b}" + (" +bias" if c else "")))
+    # A piecewise-linear flow can slide along a kink, where no explicit solver makes progress; the
+    # next seeds are tried (at most 4) and the seed used is part of the report.
+    for s in range(seed, seed + 4):
+        try:
+            return model, flow_drift(model, as_quantity(q, model), seed=s, max_evals=20_000)
+        except DivergenceError as exc:
+            last = exc
+    raise last
+
+
+def _control_kinds(tasks, verdicts) -> str:
+    """" (2 refuted, 1 undecided)": what the negative controls gave (a generic control cannot be
+    refuted, only left open: its residual is not 0 under the declared properties)."""
+    got = [v.verdict for t, v in zip(tasks, verdicts) if t.expect != "proven"]
+    kinds = ", ".join(f"{got.count(k)} {k}" for k in sorted(set(got)))
+    return f" ({kinds})" if kinds else ""
+
+
+def _proof_record(cid: str, seed: int) -> ClaimRecord:
+    from verify.proofs import run_tasks, tasks_for
+    t0 = time.perf_counter()
+    tasks = tasks_for([cid])
+    verdicts = run_tasks(tasks, 1)
+    ok = [v.verdict == t.expect for t, v in zip(tasks, verdicts)]
+    n_proofs = sum(t.expect == "proven" for t in tasks)
+    details = "\n\n".join(render(v) for t, v in zip(tasks, verdicts)
+                          if t.mode == "generic" or t.expect != "proven" or v.verdict != t.expect)
+    concrete = [t.name for t in tasks if t.mode == "concrete" and t.expect == "proven"]
+    details += "\n\nconcrete instances proven: " + "; ".join(concrete)
+    evidence = (f"{sum(o for t, o in zip(tasks, ok) if t.expect == 'proven')}/{n_proofs} proofs "
+                f"({sum(t.mode == 'generic' for t in tasks if t.expect == 'proven')} generic), "
+                f"{sum(o for t, o in zip(tasks, ok) if t.expect != 'proven')}/{len(tasks) - n_proofs} controls as "
+                f"expected{_control_kinds(tasks, verdicts)}")
+    verdict = "proven" if all(ok) else ("refuted" if any(v.verdict == "refuted" and t.expect == "proven"
+                                                        for t, v in zip(tasks, verdicts)) else "undecided")
+    extra = {}
+    if cid in PROPERTY_CHECKS:
+        from verify.errors import DivergenceError
+        try:
+            model, rep = _property(cid, seed)
+        except DivergenceError as exc:
+            return ClaimRecord(cid, CLAIMS[cid].kind, "proof", "undecided" if verdict == "proven" else verdict,
+                               evidence + f"; property check stalled: {exc}", time.perf_counter() - t0, details)
+        passed = rep.relative_drift < PROPERTY_TOL
+        evidence += f"; float64 flow drift {rep.relative_drift:.1e} (< {PROPERTY_TOL:g})"
+        details += f"\n\nproperty check on {model.name}: {rep.render()}"
+        extra["property"] = rep.to_json()
+        if not passed:
+            verdict = "inconsistent"
+    return ClaimRecord(cid, CLAIMS[cid].kind, "proof", verdict, evidence, time.perf_counter() - t0, details,
+                       extra=extra)
+
+
+def _audit_record(cid: str, seed: int, full: bool, out: Path, workers: int, progress: bool,
+                  pool=None) -> ClaimRecord:
+    c = CLAIMS[cid]
+    try:
+        from verify.numerics.audit import AUDITS, run_audit
+    except ImportError:  # pragma: no cover - numerics is part of the package
+        AUDITS, run_audit = {}, None
+    if cid not in AUDITS:
+        return ClaimRecord(cid, c.kind, c.job, "not run", "", 0.0, reason="audit not implemented yet")
+    t0 = time.perf_counter()
+    rep = run_audit(cid, quick=not full, seed=seed, out=out / "audits", workers=workers, progress=progress,
+                    pool=pool)
+    key = _summary([f"{s.name}: {s.verdict}" for s in rep.subs])
+    return ClaimRecord(cid, c.kind, c.job, rep.verdict, key, time.perf_counter() - t0, rep.render_text(),
+                       tuple(f for f in rep.figures if f.endswith(".png")))
+
+
+def _summary(parts: list[str], limit: int = 300) -> str:
+    """The sub-verdicts joined by "; ", cut between parts (never inside one) to about ``limit``
+    characters, saying how many more the claim's section holds."""
+    shown = []
+    for k, part in enumerate(parts):
+        if shown and len("; ".join(shown + [part])) > limit:
+            return "; ".join(shown) + f"; ... {len(parts) - k} more in the section"
+        shown.append(part)
+    return "; ".join(shown)
+
+
+def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, progress: bool = False,
+            ids=None, scheduler: str | None = None) -> list[ClaimRecord]:
+    """One record per catalog id (or per id in ``ids``), in catalog order.
+
+    With ``workers > 1`` or a Dask ``scheduler`` one executor serves the whole run. The audits run
+    here one after another and send their sweeps to it; the proof claims (proofs and property
+    check, one job per claim) go to it too, at most one per worker slot at a time while an audit
+    runs, so a sweep waits behind at most one proof job per slot instead of behind all of them
+    (executors run jobs first come, first served). The proofs left over are sent together once the
+    audits are done. An audit's own bookkeeping (fits, figures) runs in this process. Inline
+    (``workers=1``) everything runs here in catalog order.
+
+    Args:
+        progress: one bar over the claims (``verify all: 12/27 claims``, the current claim id and
+            the time left), and below it a bar per sweep (runs done / total, time left).
+    """
+    from tqdm import tqdm
+
+    from verify.numerics.executor import open_pool, pool_slots
+    chosen = [c for c in CLAIMS.values() if ids is None or c.id in ids]
+    records: dict[str, ClaimRecord] = {}
+    with open_pool(workers=workers, scheduler=scheduler) as pool, \
+            tqdm(total=len(chosen), desc="verify all", disable=not progress, unit="claim") as bar:
+        waiting = [c.id for c in chosen if c.job == "proof"] if pool is not None else []
+        sent: dict = {}
+
+        def send(limit: int | None):
+            while waiting and (limit is None or sum(not f.done() for f in sent.values()) < limit):
+                cid = waiting.pop(0)
+                sent[cid] = pool.submit(_proof_record, cid, seed)
+
+        def done(rec: ClaimRecord):
+            records[rec.id] = rec
+            bar.update(1)
+
+        try:
+            for c in chosen:
+                if pool is not None and c.job == "proof":
+                    continue
+                bar.set_postfix_str(c.id)
+                if c.job == "proof":
+                    done(_proof_record(c.id, seed))
+                elif c.job == "audit":
+                    if pool is not None:
+                        send(pool_slots(pool))
+                    done(_audit_record(c.id, seed, full, out, workers, progress, pool))
+                else:
+                    done(ClaimRecord(c.id, c.kind, c.job, "not run", "", 0.0, reason=c.statement))
+            send(None)
+            for cid, fut in sent.items():
+                bar.set_postfix_str(cid)
+                done(fut.result())
+        except BaseException:
+            for fut in sent.values():
+                fut.cancel()
+            raise
+    return [records[c.id] for c in chosen]
+
+
+def _header(seed: int, full: bool, executor: str) -> dict:
+    from verify.numerics.results import git_revision, library_versions
+    return {"seed": seed, "tier": "full" if full else "quick", "executor": executor, "git_revision": git_revision(),
+            "versions": library_versions(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "generated": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}th{background:#eee}
+.proven,.consistent{background:#e3f6e3}.refuted,.inconsistent,.divergent{background:#fbe0e0}
+.undecided{background:#fff5d6}.notrun{background:#f0f0f0}pre{background:#f7f7f7;padding:8px;overflow-x:auto;
+white-space:pre-wrap}img{max-width:100%;border:1px solid #ddd;margin:4px 0}td:first-child{white-space:nowrap}
+table.head{margin-bottom:1em}table.head td{border:none;padding:1px 8px}table.head td:first-child{color:#555}"""
+
+
+def _header_rows(head: dict) -> list[tuple[str, str]]:
+    """The header as (label, value) lines: seed, tier, executor, revision, versions, machine, time."""
+    versions = ", ".join(f"{k} {v}" for k, v in head["versions"].items())
+    return [("seed", str(head["seed"])), ("tier", head["tier"]), ("executor", head["executor"]),
+            ("git revision", head["git_revision"]), ("versions", versions), ("machine", head["machine"]),
+            ("generated", head["generated"])]
+
+
+#: Marks on <body> how many images decoded, so a headless browser test can read it from the DOM.
+CHECK_JS = ("window.addEventListener('load',function(){var im=document.images,ok=0;"
+            "for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}"
+            "document.body.setAttribute('data-images',ok+'/'+im.length);});")
+
+
+def _img(path: str) -> str:
+    try:
+        data = base64.b64encode(Path(path).read_bytes()).decode()
+    except OSError:
+        return f"<p>(figure missing: {html.escape(path)})</p>"
+    return f'<img alt="{html.escape(Path(path).name)}" src="data:image/png;base64,{data}">'
+
+
+def write_report(records: list[ClaimRecord], out: Path, *, seed: int, full: bool,
+                 executor: str = "this process") -> dict[str, Path]:
+    """Write index.html, report.md and results.json atomically into ``out``."""
+    from verify.numerics.results import json_text, write_texts_atomic
+    from verify.jobs.pretty import pretty
+    head = _header(seed, full, executor)
+    head_rows = _header_rows(head)
+    rows, sections, md_sections = [], [], []
+    md = ["# verify report\n", *(f"- {k}: {v}" for k, v in head_rows),
+          "\n| id | kind | job | verdict | evidence | time (s) |\n|---|---|---|---|---|---|"]
+    for r in records:
+        shown = r.verdict if r.verdict != "not run" else f"not run ({r.reason[:80]})"
+        cls = r.verdict.replace(" ", "")
+        # Proof derivations stay as SymPy printed them; audit texts get Unicode math (verify.jobs.pretty).
+        details = r.details or r.reason
+        details = details if r.job == "proof" else pretty(details)
+        rows.append(f'<tr class="{cls}"><td><a href="#{r.id}">{r.id}</a></td><td>{r.kind}</td><td>{r.job}</td>'
+                    f"<td>{html.escape(shown)}</td><td>{html.escape(pretty(r.evidence))}</td><td>{r.seconds:.2f}</td></tr>")
+        figs = "".join(_img(f) for f in r.figures)
+        sections.append(f'<section id="{r.id}"><h2>{r.id}: {html.escape(CLAIMS[r.id].statement)}</h2>'
+                        f"<p>{html.escape(CLAIMS[r.id].paper)}, {html.escape(CLAIMS[r.id].source)}</p>"
+                        f"<pre>{html.escape(details)}</pre>{figs}</section>")
+        md.append(f"| {r.id} | {r.kind} | {r.job} | {shown} | {pretty(r.evidence).replace('|', '/')} | {r.seconds:.2f} |")
+        md_sections.append(f"\n## {r.id}\n\n{CLAIMS[r.id].statement}\n\n```\n{details}\n```\n"
+                           + "".join(f"\n![{Path(f).name}]({f})\n" for f in r.figures))
+    head_html = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in head_rows)
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>verify report</title><style>{CSS}</style>"
+            f"</head><body><h1>verify report</h1><table class='head'>{head_html}</table>"
+            f"<table><tr><th>id</th><th>kind</th><th>job</th><th>verdict</th><th>key evidence</th><th>time (s)</th></tr>"
+            f"{''.join(rows)}</table>{''.join(sections)}<script>{CHECK_JS}</script></body></html>")
+    out = Path(out)
+    # The three files are one report: all are rendered (JSON included, which can fail on a NaN)
+    # before any is written, and written as a set.
+    files = {out / "index.html": page, out / "report.md": "\n".join(md + md_sections) + "\n",
+             out / "results.json": json_text({"header": head, "claims": [asdict(r) for r in records]})}
+    html_path, md_path, json_path = write_texts_atomic(files)
+    return {"html": html_path, "md": md_path, "json": json_path}

@@ -1,0 +1,37 @@
+"""Layer kinds: one module each, registered here by one line (see ``_base`` for what a kind declares).
+
+``LAYER_TYPES`` lists the classes; ``SPEC_RULES`` maps every spec ``type`` name to its keys and parser.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from . import activation, attention, dense, diagonal, normalize, pool, residual, weight_norm
+from ._base import LayerBase, NumericState, SpecContext, SpecRule, SymbolicState
+from .activation import Act
+from .attention import Attention
+from .dense import Dense
+from .diagonal import DiagonalLinear
+from .normalize import NORM_KINDS, Normalize
+from .pool import POOL_KINDS, Pool
+from .residual import Residual
+from .weight_norm import NormalizedDense
+
+__all__ = ["LayerBase", "Layer", "LAYER_TYPES", "SPEC_RULES", "SymbolicState", "NumericState", "SpecContext",
+           "SpecRule", "Dense", "Act", "DiagonalLinear", "Pool", "Residual", "Normalize", "NormalizedDense",
+           "Attention", "POOL_KINDS", "NORM_KINDS"]
+
+#: The registration: one line per layer kind module (order = the order of spec types in messages).
+_KINDS = (dense, activation, pool, residual, normalize, attention, diagonal, weight_norm)
+
+#: Every layer class (for messages and for jobs that accept a subset).
+LAYER_TYPES: tuple[type[LayerBase], ...] = tuple(
+    cls for m in _KINDS for cls in vars(m).values()
+    if isinstance(cls, type) and issubclass(cls, LayerBase) and cls is not LayerBase and cls.__module__ == m.__name__)
+
+#: spec ``type`` name -> (allowed keys, parser).
+SPEC_RULES: MappingProxyType = MappingProxyType({k: r for m in _KINDS for k, r in getattr(m, "SPEC", {}).items()})
+
+#: A layer is any registered kind (typing alias kept for readers of the old union).
+Layer = LayerBase

@@ -1,0 +1,122 @@
+"""The one extension point of the model definition: what every layer kind declares.
+
+A layer kind is one frozen dataclass, subclassing :class:`LayerBase`, in one module of this package.
+The class declares, in one place:
+
+* ``param_names()`` and ``out_dim(d, shapes, where)``: its parameters and the shapes it needs
+  (validation with one-line errors);
+* ``symbolic(a, st)``: its forward pass on SymPy column vectors (``st`` is the symbolic
+  interpreter's state, :class:`SymbolicState`);
+* ``forward(P, A, ns)`` / ``backward(P, A_in, cache, dA, grads, ns)``: its NumPy float64 forward
+  and reverse-mode pass on a batch;
+* ``hypothesis()``: what a proof through this layer assumes (printed with every concrete proof);
+* ``SPEC``: the spec-file ``type`` names it reads, their keys and their parser (module level);
+* ``draw(draw, d, n)``: a Hypothesis draw of one such layer on width d (``verify.testing``).
+
+The interpreters (``verify.interpret``), the spec reader (``verify.lang.spec``) and the strategies
+(``verify.testing``) only call these methods; none keeps a type switch over layer kinds. Adding a
+kind is one module plus one line in ``verify/model/layers/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    import sympy as sp
+
+    from ..core import Param
+
+__all__ = ["LayerBase", "SymbolicState", "NumericState", "SpecContext", "SpecRule", "Shapes", "shape_of"]
+
+Shapes = Mapping[str, tuple[int, ...]]
+
+
+class SymbolicState(Protocol):
+    """What the symbolic interpreter gives a layer: parameter matrices and fresh exact symbols."""
+
+    P: Mapping[str, "sp.Matrix"]
+
+    def region(self, name: str, preactivation: Any, rule: Any) -> "sp.Symbol":
+        """A fresh real region symbol ``name`` (made unique per data point), recorded with the
+        pre-activation it depends on and the rule that gives its value (an activation or a
+        :mod:`verify.model.regions` value)."""
+
+    def next_index(self, family: str) -> int:
+        """1, 2, ... per family ("hidden" for activations, "aux" for pooling/norm/attention)."""
+
+    def sqrt(self, base: "sp.Expr", label: str) -> "sp.Expr": ...
+
+    def exp(self, arg: "sp.Expr") -> "sp.Expr": ...
+
+    def run(self, layers: Sequence["LayerBase"], a: "sp.Matrix") -> "sp.Matrix": ...
+
+
+class NumericState(Protocol):
+    """What the NumPy interpreter gives a layer with sub-layers (a residual block)."""
+
+    def run(self, layers: Sequence["LayerBase"], P: Mapping[str, "np.ndarray"], A: "np.ndarray") -> tuple: ...
+
+    def back(self, layers: Sequence["LayerBase"], P: Mapping[str, "np.ndarray"], caches: list, dA: "np.ndarray",
+             grads: dict) -> "np.ndarray": ...
+
+
+class SpecContext(Protocol):
+    """What the spec reader gives a layer's parser."""
+
+    where: str
+    params: list["Param"]
+
+    def next_n(self) -> int:
+        """The next parameter-layer number n (names W{n}, b{n}, v{n}, ...)."""
+
+    def block(self, docs: Any, dim: int) -> tuple[list["LayerBase"], int]:
+        """Parse a nested list of layer tables (a residual block) at width ``dim``."""
+
+    def activation(self, table: Mapping[str, Any]) -> Any:
+        """The activation of an ``activation`` table (names, parameters and user formulas)."""
+
+
+@dataclass(frozen=True)
+class SpecRule:
+    """One spec ``type``: its allowed keys and the parser ``(table, width, ctx) -> (layer, width)``."""
+
+    keys: frozenset[str]
+    parse: Callable[[Mapping[str, Any], int, SpecContext], tuple["LayerBase", int]]
+
+
+def shape_of(shapes: Shapes, name: str, where: str) -> tuple[int, ...]:
+    """The declared shape of parameter ``name``; a one-line ``UnknownName`` when it is missing."""
+    if name not in shapes:
+        from ...errors import UnknownName
+        raise UnknownName("parameter", name, shapes, hint=f"(used by layer {where}); declare it in params.")
+    return shapes[name]
+
+
+class LayerBase:
+    """Defaults for a layer kind without parameters, sub-layers or special hypotheses."""
+
+    def param_names(self) -> tuple[str, ...]:
+        return ()
+
+    def sublayers(self) -> tuple["LayerBase", ...]:
+        return ()
+
+    def hypothesis(self) -> str:
+        return ""
+
+    def out_dim(self, d: int, shapes: Shapes, where: str) -> int:
+        raise NotImplementedError
+
+    def symbolic(self, a: "sp.Matrix", st: SymbolicState) -> "sp.Matrix":
+        raise NotImplementedError
+
+    def forward(self, P: Mapping[str, "np.ndarray"], A: "np.ndarray", ns: NumericState) -> tuple["np.ndarray", Any]:
+        raise NotImplementedError
+
+    def backward(self, P: Mapping[str, "np.ndarray"], A_in: "np.ndarray", cache: Any, dA: "np.ndarray",
+                 grads: dict, ns: NumericState) -> "np.ndarray":
+        raise NotImplementedError

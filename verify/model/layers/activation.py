@@ -1,0 +1,56 @@
+"""Pointwise activation a -> phi(a).
+
+On the symbolic side a homogeneous activation is written exactly on each activation region as
+s*z**k with a fresh region symbol s per unit and data point (constant on the region, so its
+derivative is 0), which makes one proof cover every activation pattern; any other activation is
+its closed SymPy form.
+
+References:
+    Du, Hu & Lee (2018), Sec 2.1 (homogeneity phi(z) = phi'(z) z).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from ..activations import Activation
+from ._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+
+__all__ = ["Act", "SPEC"]
+
+
+@dataclass(frozen=True)
+class Act(LayerBase):
+    """Pointwise activation."""
+
+    activation: Activation
+
+    def out_dim(self, d: int, shapes: Shapes, where: str) -> int:
+        return d
+
+    def symbolic(self, a: sp.Matrix, st: SymbolicState) -> sp.Matrix:
+        hidden = st.next_index("hidden")  # counted for identity layers too: names stay s{layer}_{unit}
+        act = self.activation
+        if act.is_identity:
+            return a
+        if act.is_homogeneous:
+            return sp.Matrix([act.sympy_region(a[u], st.region(f"s{hidden}_{u}", a[u], act)) for u in range(a.rows)])
+        return a.applyfunc(act.sympy_closed)
+
+    def forward(self, P, A, ns: NumericState) -> tuple[np.ndarray, Any]:
+        return self.activation.numpy(A), None
+
+    def backward(self, P, A_in, cache, dA, grads, ns: NumericState) -> np.ndarray:
+        return dA * self.activation.numpy_derivative(A_in)
+
+
+def _parse(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:
+    return Act(ctx.activation(d)), dim
+
+
+SPEC = {"activation": SpecRule(frozenset({"name", "alpha", "k", "formula"}), _parse)}

@@ -1,0 +1,153 @@
+"""Dense layer z = W a (+ b), optionally with a sharing pattern (convolutions, any table).
+
+References:
+    Du, Hu & Lee (2018), Sec 2.1 (fully connected) and Sec 2.2 (the sharing pattern g_h).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from ...errors import ShapeMismatch, SpecError
+from ..core import Param
+from ..patterns import conv1d_pattern, conv2d_pattern
+from ._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
+from ._values import spec_flag, spec_image, spec_int, spec_kernel
+
+__all__ = ["Dense", "SPEC", "check_bias"]
+
+
+@dataclass(frozen=True)
+class Dense(LayerBase):
+    """z = W a (+ b).
+
+    Attributes:
+        weight: name of a matrix parameter, or (with ``pattern``) of the free-parameter vector v.
+        bias: name of a vector parameter, or None.
+        pattern: the sharing pattern g of Du, Hu & Lee Sec 2.2 as an (out x in) table of ints:
+            0 means the entry is missing (always 0), p >= 1 means W[i, j] = v[p - 1].
+    """
+
+    weight: str
+    bias: str | None = None
+    pattern: tuple[tuple[int, ...], ...] | None = None
+
+    def param_names(self) -> tuple[str, ...]:
+        return (self.weight,) + ((self.bias,) if self.bias else ())
+
+    def out_dim(self, d: int, shapes: Shapes, where: str) -> int:
+        if self.pattern is not None:
+            rows = self.pattern
+            if not rows or any(len(r) != len(rows[0]) for r in rows):
+                raise ShapeMismatch(f"Layer {where}: sharing pattern must be a non-empty rectangular table.")
+            out, inn = len(rows), len(rows[0])
+            nv = shape_of(shapes, self.weight, where)
+            if len(nv) != 1 or max(max(r) for r in rows) > nv[0] or min(min(r) for r in rows) < 0:
+                raise ShapeMismatch(
+                    f"Layer {where}: pattern entries must lie in 0..{nv[0] if nv else '?'} for vector "
+                    f"{self.weight!r} of shape {nv}.")
+        else:
+            ws = shape_of(shapes, self.weight, where)
+            if len(ws) != 2:
+                raise ShapeMismatch(f"Layer {where}: weight {self.weight!r} has shape {ws}; Dense needs a matrix.")
+            out, inn = ws
+        if inn != d:
+            raise ShapeMismatch(f"Layer {where}: weight {self.weight!r} expects input width {inn}, "
+                                f"but the previous layer gives {d}.")
+        check_bias(shapes, self.bias, out, where)
+        return out
+
+    def symbolic_weight(self, P: Mapping[str, sp.Matrix]) -> sp.Matrix:
+        if self.pattern is None:
+            return P[self.weight]
+        v, pat = P[self.weight], self.pattern
+        return sp.Matrix(len(pat), len(pat[0]), lambda i, j: v[pat[i][j] - 1] if pat[i][j] else 0)
+
+    def numeric_weight(self, P: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self.pattern is None:
+            return P[self.weight]
+        v = np.concatenate([[0.0], P[self.weight]])  # index 0 = missing entry
+        return v[np.asarray(self.pattern)]
+
+    def symbolic(self, a: sp.Matrix, st: SymbolicState) -> sp.Matrix:
+        a = self.symbolic_weight(st.P) * a
+        return a + st.P[self.bias] if self.bias is not None else a
+
+    def forward(self, P, A, ns: NumericState) -> tuple[np.ndarray, Any]:
+        Z = A @ self.numeric_weight(P).T
+        return (Z + P[self.bias] if self.bias is not None else Z), None
+
+    def backward(self, P, A_in, cache, dA, grads, ns: NumericState) -> np.ndarray:
+        gW = dA.T @ A_in
+        if self.pattern is None:
+            grads[self.weight] += gW
+        else:
+            pat = np.asarray(self.pattern)
+            mask = pat > 0
+            np.add.at(grads[self.weight], pat[mask] - 1, gW[mask])
+        if self.bias is not None:
+            grads[self.bias] += dA.sum(axis=0)
+        return dA @ self.numeric_weight(P)
+
+
+def check_bias(shapes: Shapes, bias: str | None, out: int, where: str) -> None:
+    if bias is not None and shape_of(shapes, bias, where) != (out,):
+        raise ShapeMismatch(f"Layer {where}: bias {bias!r} must have shape ({out},), got "
+                            f"{shape_of(shapes, bias, where)}.")
+
+
+def _dense(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:
+    from .weight_norm import NormalizedDense  # the weight_norm key of a dense table
+    where, n = ctx.where, ctx.next_n()
+    out = spec_int(d, "out", where)
+    ctx.params.append(Param(f"W{n}", (out, dim)))
+    bias, wn = spec_flag(d, "bias", where), spec_flag(d, "weight_norm", where)
+    if wn and dim < 2:
+        raise SpecError(f"{where}: weight_norm with input width 1 normalises each row to its sign; "
+                        "drop weight_norm or widen the input.")
+    if bias:
+        ctx.params.append(Param(f"b{n}", (out,)))
+    cls = NormalizedDense if wn else Dense
+    return cls(f"W{n}", f"b{n}" if bias else None), out
+
+
+def _shared(kind: str):
+    def parse(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:
+        where, n = ctx.where, ctx.next_n()
+        if kind == "conv1d":
+            pattern = conv1d_pattern(dim, spec_int(d, "kernel", where), spec_int(d, "stride", where, 1),
+                                     spec_int(d, "padding", where, 0, low=0))
+        elif kind == "conv2d":
+            c, h, w = spec_image(d, dim, where, "conv2d")
+            pattern = conv2d_pattern(h, w, spec_kernel(d, "kernel", where), spec_int(d, "stride", where, 1),
+                                     spec_int(d, "padding", where, 0, low=0), channels=c,
+                                     out_channels=spec_int(d, "out_channels", where, 1))
+        else:
+            table = d.get("pattern")
+            if (not isinstance(table, list) or not table or
+                    not all(isinstance(r, list) and r and all(isinstance(e, int) and not isinstance(e, bool)
+                                                              and e >= 0 for e in r) for r in table)):
+                raise SpecError(f"{where}: pattern must be a table of integers >= 0, e.g. [[1, 0], [2, 1]].")
+            pattern = tuple(tuple(r) for r in table)
+            if len({len(r) for r in pattern}) != 1 or len(pattern[0]) != dim:
+                raise SpecError(f"{where}: pattern rows must all have length {dim} (the input width here).")
+        n_free = max(max(r) for r in pattern)
+        if n_free < 1:
+            raise SpecError(f"{where}: the pattern has no free parameter; use entries >= 1.")
+        ctx.params.append(Param(f"v{n}", (n_free,)))
+        return Dense(f"v{n}", None, pattern), len(pattern)
+    return parse
+
+
+SPEC = {
+    "dense": SpecRule(frozenset({"out", "bias", "weight_norm"}), _dense),
+    "conv1d": SpecRule(frozenset({"kernel", "stride", "padding"}), _shared("conv1d")),
+    "conv2d": SpecRule(frozenset({"height", "width", "kernel", "stride", "padding", "out_channels"}),
+                       _shared("conv2d")),
+    "shared": SpecRule(frozenset({"pattern"}), _shared("shared")),
+}

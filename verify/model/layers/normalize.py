@@ -1,0 +1,79 @@
+"""Scale-invariant normalisation of the activations: l2 (a/||a||) or layer norm without gain.
+
+No epsilon: it would break the exact invariance a(c z) = a(z), c > 0, that the conservation laws
+rest on. On the symbolic side each norm is an auxiliary t > 0 with t**2 = its square
+(``verify.interpret.auxiliary``).
+
+References:
+    Ba et al. (2016), "Layer normalization" (without gain and bias).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from ...errors import BadInput, ShapeMismatch, SpecError
+from ._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from ._values import spec_choice
+
+__all__ = ["Normalize", "NORM_KINDS", "SPEC"]
+
+NORM_KINDS = ("l2", "layer")
+
+
+@dataclass(frozen=True)
+class Normalize(LayerBase):
+    """``kind="l2"``: a -> a / ||a||. ``kind="layer"``: centring then scaling,
+    a -> (a - mean(a)) / std(a) = sqrt(n) (a - mean a) / ||a - mean a|| (layer norm without gain)."""
+
+    kind: str
+
+    def hypothesis(self) -> str:
+        if self.kind == "l2":
+            return "normalisation a/||a||: ||a|| = t with t > 0 and t**2 = sum a_i**2"
+        return "layer norm sqrt(n)(a - mean a)/||a - mean a||: the norm is t > 0 with t**2 = its square"
+
+    def out_dim(self, d: int, shapes: Shapes, where: str) -> int:
+        if self.kind not in NORM_KINDS:
+            raise BadInput(f"Layer {where}: normalisation kind {self.kind!r}; use one of {', '.join(NORM_KINDS)}.")
+        if self.kind == "layer" and d < 2:
+            raise ShapeMismatch(f"Layer {where}: layer norm of width {d} is identically 0; it needs width >= 2.")
+        return d
+
+    def symbolic(self, a: sp.Matrix, st: SymbolicState) -> sp.Matrix:
+        st.next_index("aux")
+        if a.rows < 2:
+            raise BadInput(f"Normalising a width-{a.rows} layer gives its sign; normalise a layer of width >= 2.")
+        if self.kind == "l2":
+            return a / st.sqrt(sp.Add(*[z**2 for z in a]), "l2 normalisation")
+        c = a - sp.ones(a.rows, 1) * (sp.Add(*a) / a.rows)
+        return sp.sqrt(a.rows) * c / st.sqrt(sp.Add(*[z**2 for z in c]), "layer normalisation")
+
+    def forward(self, P, A, ns: NumericState) -> tuple[np.ndarray, Any]:
+        n = A.shape[1]
+        C = A - A.mean(axis=1, keepdims=True) if self.kind == "layer" else A
+        r = np.linalg.norm(C, axis=1, keepdims=True)
+        U = C / r
+        return (np.sqrt(n) * U if self.kind == "layer" else U), (U, r)
+
+    def backward(self, P, A_in, cache, dA, grads, ns: NumericState) -> np.ndarray:
+        U, r = cache
+        if self.kind == "layer":
+            dA = np.sqrt(U.shape[1]) * dA
+        dC = (dA - np.sum(dA * U, axis=1, keepdims=True) * U) / r
+        return dC - dC.mean(axis=1, keepdims=True) if self.kind == "layer" else dC
+
+
+def _parse(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:
+    kind = spec_choice(d, "kind", NORM_KINDS, ctx.where, "l2")
+    if dim < 2:
+        raise SpecError(f"{ctx.where}: normalising width {dim} gives a sign or 0; normalise a layer of width >= 2.")
+    return Normalize(kind), dim
+
+
+SPEC = {"normalize": SpecRule(frozenset({"kind"}), _parse)}

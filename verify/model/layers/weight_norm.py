@@ -1,0 +1,69 @@
+"""Weight-normalised dense layer z_i = <W[i,:], a> / ||W[i,:]|| (+ b_i).
+
+Read from a spec as ``type = "dense"`` with ``weight_norm = true`` (``verify.model.layers.dense``).
+
+References:
+    Salimans & Kingma (2016), "Weight normalization", eq. (2) (with the gain g fixed to 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from ...errors import BadInput, ShapeMismatch
+from ._base import LayerBase, NumericState, Shapes, SymbolicState, shape_of
+from .dense import check_bias
+
+__all__ = ["NormalizedDense"]
+
+
+@dataclass(frozen=True)
+class NormalizedDense(LayerBase):
+    """Weight-normalised dense layer: every row of W is a scale-invariant unit."""
+
+    weight: str
+    bias: str | None = None
+
+    def param_names(self) -> tuple[str, ...]:
+        return (self.weight,) + ((self.bias,) if self.bias else ())
+
+    def hypothesis(self) -> str:
+        return "weight normalisation W[i,:]/||W[i,:]||: each row norm is t > 0 with t**2 = its square"
+
+    def out_dim(self, d: int, shapes: Shapes, where: str) -> int:
+        ws = shape_of(shapes, self.weight, where)
+        if len(ws) != 2 or ws[1] != d:
+            raise ShapeMismatch(f"Layer {where}: weight-normalised {self.weight!r} has shape {ws}; it needs "
+                                f"a matrix with {d} columns (the previous width).")
+        check_bias(shapes, self.bias, ws[0], where)
+        return ws[0]
+
+    def symbolic(self, a: sp.Matrix, st: SymbolicState) -> sp.Matrix:
+        W = st.P[self.weight]
+        if W.cols < 2:
+            raise BadInput(f"Weight-normalised {self.weight!r} has one column, so each row normalises to its "
+                           "sign; give it at least 2 inputs or use a plain dense layer.")
+        roots = [st.sqrt(sp.Add(*[w**2 for w in W.row(i)]), f"weight-normalised {self.weight}[{i},:]")
+                 for i in range(W.rows)]
+        a = sp.Matrix(W.rows, 1, lambda i, _: sp.Add(*[W[i, j] * a[j] for j in range(W.cols)]) / roots[i])
+        return a + st.P[self.bias] if self.bias is not None else a
+
+    def forward(self, P, A, ns: NumericState) -> tuple[np.ndarray, Any]:
+        W = P[self.weight]
+        r = np.linalg.norm(W, axis=1)
+        V = W / r[:, None]
+        Z = A @ V.T
+        return (Z + P[self.bias] if self.bias is not None else Z), (V, r)
+
+    def backward(self, P, A_in, cache, dA, grads, ns: NumericState) -> np.ndarray:
+        V, r = cache
+        gV = dA.T @ A_in
+        # d(W/||W||) is the projection orthogonal to the row, divided by its norm.
+        grads[self.weight] += (gV - np.sum(gV * V, axis=1, keepdims=True) * V) / r[:, None]
+        if self.bias is not None:
+            grads[self.bias] += dA.sum(axis=0)
+        return dA @ V

@@ -1,0 +1,34 @@
+"""Helpers for users' own pytest suites.
+
+    from verify.testing import assert_conserved
+    def test_my_net_balance():
+        assert_conserved(my_model, "sum(W1[i,:]**2) - sum(W2[:,i]**2)")
+"""
+
+from __future__ import annotations
+
+from verify.certificates import Proven, render
+from verify.testing.checking import check
+from verify.prove.concrete import Quantity
+
+__all__ = ["assert_conserved", "NotConserved"]
+
+
+class NotConserved(AssertionError):
+    """Raised by ``assert_conserved``; carries the verdict (with its witness when refuted)."""
+
+    def __init__(self, verdict):
+        super().__init__(render(verdict))
+        self.verdict = verdict
+
+
+def assert_conserved(model, quantity: str | Quantity, *, dynamics: str = "flow", weight_decay=None,
+                     seed: int = 0, **kwargs) -> Proven:
+    """Return the ``Proven`` certificate, or raise ``NotConserved`` showing the witness / evidence.
+
+    An ``Undecided`` verdict also raises: it is never a pass.
+    """
+    v = check(model, quantity, dynamics=dynamics, weight_decay=weight_decay, seed=seed, **kwargs)
+    if not isinstance(v, Proven):
+        raise NotConserved(v)
+    return v
