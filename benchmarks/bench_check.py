@@ -16,14 +16,14 @@ import time
 
 import numpy as np
 
-from verify.model.core import mlp
+from verify.model import mlp
 from verify.interpret.numeric import loss_and_grad
 
 _SYMBOLIC = """
 import time, sys
 t0 = time.perf_counter()
 from verify.testing.checking import check
-from verify.model.core import mlp
+from verify.model import mlp
 widths = tuple(int(w) for w in sys.argv[1].split(","))
 v = check(mlp(widths, "relu", bias=sys.argv[2] == "bias"), "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"
           if sys.argv[2] == "bias" else "sum(W2[i,:]**2) - sum(W3[:,i]**2)")

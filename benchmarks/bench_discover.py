@@ -19,7 +19,7 @@ import numpy as np
 
 from verify.laws.search import find_laws
 from verify.laws.lie_rank import lie_rank
-from verify.model.core import mlp
+from verify.model import mlp
 
 COUNT_LIMIT_S = 0.5  # issue 7: count <= 0.5 s per network
 BASIS_LIMIT_S = 5.0  # issue 7: proven quadratic basis <= 5 s per network

@@ -32,7 +32,7 @@ def prove_all_wall(repeats: int = 3) -> list[float]:
 
 _DU3 = """
 import sys, time
-from verify.model.core import mlp
+from verify.model import mlp
 from verify.proofs.du_hu_lee import matrix_balance
 from verify.prove.concrete import prove_conserved
 w = int(sys.argv[1]); t0 = time.perf_counter()

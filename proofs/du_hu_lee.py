@@ -21,7 +21,7 @@ from verify.prove.dynamics import ETA
 from verify.prove.generic import (as_expr, context, diagonal_entry, flow_derivative_terms, gd_increment_terms,
                             negate, terms, trace_terms)
 from verify.prove.generic_models import WIDTHS, generic_verdict, two_layer
-from verify.model.core import conv1d_pattern, mlp, shared_mlp
+from verify.model import conv1d_pattern, mlp, shared_mlp
 from verify.prove.concrete import Quantity, prove_conserved
 
 from .tasks import ProofTask

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from verify.model.core import mlp
+from verify.model import mlp
 
 from .du_hu_lee import _concrete, _matrix_gd_increment, du3_generic, matrix_balance
 from .tasks import ProofTask

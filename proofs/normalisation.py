@@ -7,7 +7,7 @@ The layers above enter only through delta = dL/dy and N only through its Jacobia
 first order L = <delta, J (W a + b)> + const and SymPy's matrix calculus gives dL/dW and dL/db.
 Euler's theorem for degree 0, d/dc N(c z) at c = 1, gives J z = 0: writing b = z - W a, every
 term of d/dt(||W||_F^2 + ||b||^2) that holds J z vanishes. Concrete proofs run the l2 and layer
-norm nets of ``verify.model.core`` through the concrete engine; the controls drop the bias, or take the
+norm nets of ``verify.model`` through the concrete engine; the controls drop the bias, or take the
 layer after the normalisation.
 
 References:
@@ -26,7 +26,7 @@ from verify.certificates import Step
 from verify.claims import get_claim
 from verify.prove.generic import as_expr, context, flow_derivative_terms, terms
 from verify.prove.generic_models import WIDTHS, generic_verdict
-from verify.model.core import Model, normalized_mlp
+from verify.model import Model, normalized_mlp
 from verify.prove.concrete import Quantity, prove_conserved
 
 from .tasks import ProofTask

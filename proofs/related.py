@@ -20,7 +20,7 @@ import sympy as sp
 from verify.certificates import Proven, Step, Undecided
 from verify.claims import get_claim
 from verify.prove.dynamics import ETA, flow_derivative
-from verify.model.core import diagonal_net, mlp
+from verify.model import diagonal_net, mlp
 from verify.prove.concrete import Quantity, prove_conserved
 from verify.interpret.symbolic import symbolic_net
 

@@ -13,12 +13,13 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verify.model.activations import custom, get_activation
+from verify.lang.formula import custom
+from verify.model.activations import get_activation
 from verify.certificates import Proven, Refuted
 from verify.testing.checking import check
 from verify.errors import SpecError
 from verify.lang.formula import FUNCTIONS, Z, parse_formula
-from verify.model.core import mlp
+from verify.model import mlp
 from verify.interpret.numeric import fd_gradient, flat, loss_and_grad, unflat
 from verify.lang.spec import parse_spec
 

@@ -23,7 +23,7 @@ from verify.model.activations import get_activation
 from verify.certificates import Proven, Refuted
 from verify.testing.checking import as_quantity, check
 from verify.errors import BadInput, SpecError
-from verify.model.core import (Act, Attention, DiagonalLinear, Dense, Model, NormalizedDense, Normalize, Param, Pool,
+from verify.model import (Act, Attention, DiagonalLinear, Dense, Model, NormalizedDense, Normalize, Param, Pool,
                           Residual, conv2d_pattern, pool2d_windows, require_layers)
 from verify.prove.concrete import entries
 from verify.interpret.numeric import fd_gradient, flat, forward, loss_and_grad, unflat

@@ -16,7 +16,7 @@ from verify.testing import strategies as vs
 from verify.certificates import Proven, Refuted
 from verify.testing.checking import as_quantity, check
 from verify.errors import BadInput, SpecError
-from verify.model.core import mlp
+from verify.model import mlp
 from verify.interpret.numeric import fd_gradient, flat, loss_and_grad, unflat
 from verify.model.losses import loss_value_and_grad
 from verify.lang.spec import load_spec, parse_spec
@@ -57,7 +57,7 @@ def test_du_1_momentum_not_conserved_but_flow_is():
 
 
 def test_ex_1_gd_not_conserved_exactly():
-    from verify.model.core import diagonal_net
+    from verify.model import diagonal_net
     assert check(diagonal_net(2, 2), "u1[i]**2 - u2[i]**2", dynamics="gd").verdict == "refuted"
 
 

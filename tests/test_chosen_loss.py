@@ -17,7 +17,7 @@ import pytest
 from verify.certificates import Proven, Refuted
 from verify.testing.checking import as_quantity, check
 from verify.errors import BadInput, SpecError
-from verify.model.core import mlp
+from verify.model import mlp
 from verify.lang.spec import load_spec, parse_spec
 from verify.prove.trajectory import flow_drift
 

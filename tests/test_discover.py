@@ -27,7 +27,7 @@ from verify.certificates import Proven, Refuted
 from verify.laws.discovery import discover
 from verify.errors import BadInput
 from verify.laws.lie_rank import lie_rank
-from verify.model.core import diagonal_net, mlp
+from verify.model import diagonal_net, mlp
 from verify.prove.concrete import Quantity, entries, prove_conserved
 from verify.interpret.symbolic import param_matrices
 from proofs.du_hu_lee import matrix_balance, neuron_balance

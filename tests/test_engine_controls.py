@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verify.certificates import Proven, Refuted
-from verify.model.core import mlp
+from verify.model import mlp
 from verify.interpret.numeric import fd_gradient, flat, forward, square_loss, unflat
 from verify.proofs.du_hu_lee import (_matrix_gd_increment, du1_generic, du3_generic, matrix_balance,
                                      neuron_balance, sq)

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 from verify.testing import strategies as vs
 from verify.errors import VerifyError
-from verify.model.core import Dense, Model, Normalize, NormalizedDense, Param, Pool, Residual
+from verify.model import Dense, Model, Normalize, NormalizedDense, Param, Pool, Residual
 from verify.interpret.numeric import forward, loss_and_grad
 
 RTOL = 1e-12

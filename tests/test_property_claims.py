@@ -30,7 +30,7 @@ from verify.testing import strategies as vs
 from verify.model.activations import get_activation
 from verify.errors import BadInput
 from verify.model.losses import check_loss, loss_value_and_grad
-from verify.model.core import Act, Dense, DiagonalLinear, Model, Param, conv1d_pattern, diagonal_net, mlp
+from verify.model import Act, Dense, DiagonalLinear, Model, Param, conv1d_pattern, diagonal_net, mlp
 from verify.interpret.numeric import fd_gradient, flat, forward, loss_and_grad, unflat
 
 #: float64 unit round-off is 1.1e-16; each term passes through at most ~10 roundings and each sum

@@ -31,25 +31,7 @@ __all__ = ["SQRT", "EXP", "MAX_SELECT", "substitute", "reduce_residual", "sample
            "has_auxiliaries"]
 
 
-@dataclass(frozen=True)
-class _Value:
-    """How a witness gives an auxiliary symbol its exact value from its argument z."""
-
-    name: str
-
-    def region_value(self, z):
-        if self.name == "sqrt":
-            return sp.sqrt(z)
-        if self.name == "exp":
-            return sp.exp(z)
-        # max selection: z = (z_j, every other entry of the window); None on a tie (a kink).
-        mine, others = z[0], max(z[1:])
-        if mine == others:
-            return None
-        return sp.Integer(1) if mine > others else sp.Integer(0)
-
-
-SQRT, EXP, MAX_SELECT = _Value("sqrt"), _Value("exp"), _Value("max_select")
+from verify.model.regions import EXP, MAX_SELECT, SQRT  # noqa: E402  (re-exported)
 
 
 def substitute(expr, aux: Mapping[sp.Expr, tuple[str, sp.Symbol]]):

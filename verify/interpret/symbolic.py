@@ -26,9 +26,11 @@ from functools import lru_cache
 
 import sympy as sp
 
-from verify.interpret.auxiliary import EXP, MAX_SELECT, SQRT, substitute
+from verify.interpret.auxiliary import substitute
+from verify.model.regions import EXP, SQRT
 from verify.errors import BadInput
-from verify.model.core import Act, Attention, DiagonalLinear, Dense, Model, NormalizedDense, Normalize, Pool, Residual
+from verify.model import Model
+from verify.model.layout import entry_name
 
 __all__ = ["Region", "SymbolicNet", "symbolic_net", "param_matrices", "gradient_via_undefined_loss"]
 
@@ -74,26 +76,33 @@ class SymbolicNet:
 
 
 def param_matrices(model: Model) -> dict[str, sp.Matrix]:
-    """One real symbol per parameter entry, named like ``W1[0,1]``."""
+    """One real symbol per parameter entry, named as in ``verify.model.layout`` (``W1[0,1]``);
+    vectors are column matrices and scalars 1x1."""
     out = {}
     for p in model.params:
-        if p.shape == ():
-            out[p.name] = sp.Matrix([[sp.Symbol(p.name, real=True)]])
-        elif len(p.shape) == 1:
-            out[p.name] = sp.Matrix(p.shape[0], 1, lambda i, _: sp.Symbol(f"{p.name}[{i}]", real=True))
-        else:
-            out[p.name] = sp.Matrix(*p.shape, lambda i, j: sp.Symbol(f"{p.name}[{i},{j}]", real=True))
+        rows, cols = (p.shape + (1, 1))[:2] if len(p.shape) < 2 else p.shape
+        out[p.name] = sp.Matrix(rows, cols, lambda i, j: sp.Symbol(entry_name(p.name, (i, j)[:len(p.shape)]), real=True))
     return out
 
 
-class _Layers:
-    """Forward state shared by nested blocks: region list, auxiliaries and unique symbol names."""
+class _State:
+    """The symbolic interpreter's state, shared by nested blocks (``SymbolicState`` of
+    ``verify.model.layers``): parameter matrices, region list, auxiliaries, symbol counters."""
 
     def __init__(self, P, point: int, regions: list, aux: dict):
         self.P, self.point, self.regions, self.aux = P, point, regions, aux
         self.suffix = f"^{point}" if point else ""
-        self.hidden = 0  # activation layers seen (names s{hidden}_{unit}, as before)
-        self.count = 0  # other region-making layers seen (pool / norm / attention names)
+        # "hidden": activation layers seen (names s{hidden}_{unit}); "aux": pool / norm / attention layers
+        self._index = {"hidden": 0, "aux": 0}
+
+    def next_index(self, family: str) -> int:
+        self._index[family] += 1
+        return self._index[family]
+
+    def region(self, name: str, preactivation, rule) -> sp.Symbol:
+        s = sp.Symbol(f"{name}{self.suffix}", real=True)
+        self.regions.append(Region(s, preactivation, rule, self.point))
+        return s
 
     def sqrt(self, base: sp.Expr, label: str) -> sp.Expr:
         """sqrt(base) for the forward pass, registering the auxiliary t = sqrt(base) (see ``auxiliary``)."""
@@ -114,96 +123,10 @@ class _Layers:
             self.regions.append(Region(e, arg, EXP, self.point))
         return sp.exp(arg)
 
-
-def _dense_weight(layer: Dense, P) -> sp.Matrix:
-    if layer.pattern is None:
-        return P[layer.weight]
-    v = P[layer.weight]
-    return sp.Matrix(len(layer.pattern), len(layer.pattern[0]),
-                     lambda i, j: v[layer.pattern[i][j] - 1] if layer.pattern[i][j] else 0)
-
-
-def _run(layers, a: sp.Matrix, st: _Layers) -> sp.Matrix:
-    P = st.P
-    for layer in layers:
-        if isinstance(layer, Dense):
-            a = _dense_weight(layer, P) * a
-            if layer.bias is not None:
-                a = a + P[layer.bias]
-        elif isinstance(layer, NormalizedDense):
-            W = P[layer.weight]
-            if W.cols < 2:
-                raise BadInput(f"Weight-normalised {layer.weight!r} has one column, so each row normalises to its "
-                               "sign; give it at least 2 inputs or use a plain dense layer.")
-            roots = [st.sqrt(sp.Add(*[w**2 for w in W.row(i)]), f"weight-normalised {layer.weight}[{i},:]")
-                     for i in range(W.rows)]
-            a = sp.Matrix(W.rows, 1, lambda i, _: sp.Add(*[W[i, j] * a[j] for j in range(W.cols)]) / roots[i])
-            if layer.bias is not None:
-                a = a + P[layer.bias]
-        elif isinstance(layer, Act):
-            st.hidden += 1
-            act = layer.activation
-            if act.is_identity:
-                continue
-            if act.is_homogeneous:
-                zs = []
-                for u in range(a.rows):
-                    s = sp.Symbol(f"s{st.hidden}_{u}{st.suffix}", real=True)
-                    st.regions.append(Region(s, a[u], act, st.point))
-                    zs.append(act.sympy_region(a[u], s))
-                a = sp.Matrix(zs)
-            else:
-                a = a.applyfunc(act.sympy_closed)
-        elif isinstance(layer, DiagonalLinear):
-            w = _product(P, layer.factors)
-            if layer.minus:
-                w = w - _product(P, layer.minus)
-            a = sp.Matrix([[sum(w[i] * a[i] for i in range(a.rows))]])
-        elif isinstance(layer, Pool):
-            st.count += 1
-            a = sp.Matrix([_pool(layer.kind, [a[i] for i in win], k, st) for k, win in enumerate(layer.windows)])
-        elif isinstance(layer, Residual):
-            a = a + _run(layer.block, a, st)
-        elif isinstance(layer, Normalize):
-            st.count += 1
-            if a.rows < 2:
-                raise BadInput(f"Normalising a width-{a.rows} layer gives its sign; normalise a layer of width >= 2.")
-            if layer.kind == "l2":
-                a = a / st.sqrt(sp.Add(*[z**2 for z in a]), "l2 normalisation")
-            else:
-                c = a - sp.ones(a.rows, 1) * (sp.Add(*a) / a.rows)
-                a = sp.sqrt(a.rows) * c / st.sqrt(sp.Add(*[z**2 for z in c]), "layer normalisation")
-        elif isinstance(layer, Attention):
-            st.count += 1
-            d = a.rows // layer.tokens
-            X = sp.Matrix(layer.tokens, d, lambda i, j: a[i * d + j])
-            S = X * P[layer.query] * P[layer.key].T * X.T
-            E = S.applyfunc(st.exp)
-            A = sp.Matrix(layer.tokens, layer.tokens, lambda i, j: E[i, j] / sp.Add(*E.row(i)))
-            Y = A * X * (P[layer.value] if layer.value is not None else sp.eye(d))
-            a = sp.Matrix(Y.rows * Y.cols, 1, lambda k, _: Y[k // Y.cols, k % Y.cols])
-    return a
-
-
-def _product(P, names) -> sp.Matrix:
-    w = P[names[0]]
-    for f in names[1:]:
-        w = w.multiply_elementwise(P[f])
-    return w
-
-
-def _pool(kind: str, zs: list, k: int, st: _Layers) -> sp.Expr:
-    """Average: the mean. Max: sum_j s_j z_j + (1 - sum_j s_j) z_last with 0/1 selection symbols s_j
-    (j < last), constant on each region where the window's arg-max is fixed; exact on every region,
-    and the region where the last entry wins is s = 0."""
-    if kind == "avg":
-        return sp.Add(*zs) / len(zs)
-    out, rest = zs[-1], sp.Integer(1)
-    for j, z in enumerate(zs[:-1]):
-        s = sp.Symbol(f"m{st.count}_{k}_{j}{st.suffix}", real=True)
-        st.regions.append(Region(s, sp.Tuple(z, *(zs[:j] + zs[j + 1:])), MAX_SELECT, st.point))
-        out += s * (z - zs[-1])
-    return out
+    def run(self, layers, a: sp.Matrix) -> sp.Matrix:
+        for layer in layers:
+            a = layer.symbolic(a, self)
+        return a
 
 
 def _name_loss_derivatives(expr: sp.Expr, ells, names) -> sp.Expr:
@@ -241,7 +164,7 @@ def symbolic_net(model: Model, n_data: int = 1) -> SymbolicNet:
         suffix = f"^{point}" if point else ""
         x = sp.Matrix(model.input_dim, 1, lambda i, _: sp.Symbol(f"x{suffix}[{i}]", real=True))
         inputs.append(x)
-        outputs.append(_run(model.layers, x, _Layers(P, point, regions, aux)))
+        outputs.append(_State(P, point, regions, aux).run(model.layers, x))
     names = tuple(tuple(sp.Symbol(f"dl{p}_{j}" if n_data > 1 else f"dl_{j}", real=True) for j in range(out.rows))
                   for p, out in enumerate(outputs))
     gradient = {t: sp.Add(*[dl * out[j].diff(t) for out, dls in zip(outputs, names) for j, dl in enumerate(dls)])

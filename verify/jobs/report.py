@@ -55,7 +55,7 @@ class ClaimRecord:
 
 def _property(cid: str, seed: int):
     from verify.testing.checking import as_quantity
-    from verify.model.core import diagonal_net, mlp, normalized_mlp
+    from verify.model import diagonal_net, mlp, normalized_mlp
     from verify.prove.trajectory import flow_drift
     kind, a, b, c, q = PROPERTY_CHECKS[cid]
     from verify.errors import DivergenceError

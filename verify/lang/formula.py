@@ -15,11 +15,10 @@ from types import MappingProxyType
 import sympy as sp
 
 from verify.errors import SpecError, closest
+from verify.model.activations import Activation, Z
 
-__all__ = ["Z", "FUNCTIONS", "parse_formula", "MAX_FORMULA_LENGTH"]
+__all__ = ["Z", "FUNCTIONS", "parse_formula", "custom", "MAX_FORMULA_LENGTH"]
 
-#: The activation's argument; formulas are expressions in this one symbol.
-Z = sp.Symbol("z", real=True)
 
 MAX_FORMULA_LENGTH = 500
 _MAX_NODES = 400
@@ -104,3 +103,8 @@ def _build(node: ast.AST, text: str, off: int) -> sp.Expr:
         return FUNCTIONS[name](_build(node.args[0], text, off))
     raise _fail(text, col, f"{type(node).__name__} is not allowed here",
                 "Use numbers, z, + - * / ** and the listed functions.")
+
+
+def custom(text: str, name: str | None = None) -> Activation:
+    """A user's activation formula in z, e.g. ``custom("z*sigmoid(z)", "swish")`` (no degree declared)."""
+    return Activation(name or text.strip(), None, formula=parse_formula(text))

@@ -66,25 +66,15 @@ import re
 import tomllib
 from pathlib import Path
 
-from verify.model.activations import ACTIVATIONS, Activation, custom, get_activation, homogeneous, leaky_relu, relu_power
+from verify.lang.formula import custom
+from verify.model.activations import ACTIVATIONS, Activation, get_activation, homogeneous, leaky_relu, relu_power
 from verify.errors import SpecError, VerifyError
-from verify.model.core import (Act, Attention, DiagonalLinear, Dense, Model, NormalizedDense, Normalize, Param, Pool, Residual,
-                    conv1d_pattern, conv2d_pattern, pool2d_windows)
+from verify.model import Model
+from verify.model.layers import SPEC_RULES
+from verify.model.layers._values import spec_int
 
 __all__ = ["load_spec", "parse_spec"]
 
-LAYER_KEYS = {
-    "dense": {"out", "bias", "weight_norm"},
-    "activation": {"name", "alpha", "k", "formula"},
-    "conv1d": {"kernel", "stride", "padding"},
-    "conv2d": {"height", "width", "kernel", "stride", "padding", "out_channels"},
-    "shared": {"pattern"},
-    "pool": {"kind", "size", "stride", "height", "width", "windows"},
-    "residual": {"block"},
-    "normalize": {"kind"},
-    "attention": {"tokens", "key_dim", "value_dim"},
-    "diagonal": {"depth", "form"},
-}
 
 
 def load_spec(path: str | Path) -> Model:
@@ -103,15 +93,6 @@ def _layer_lines(text: str) -> list[int]:
             if re.match(r"\s*\[\[\s*layer(\s*\.\s*block)*\s*\]\]", line)]
 
 
-def _int(d, key, where, default=None, low=1):
-    v = d.get(key, default)
-    if v is None:
-        raise SpecError(f"{where}: missing '{key}'; add e.g. {key} = {max(low, 1)}.")
-    if not isinstance(v, int) or isinstance(v, bool) or v < low:
-        raise SpecError(f"{where}: '{key}' = {v!r}; it must be an integer >= {low}.")
-    return v
-
-
 def _activation(d, where) -> Activation:
     name = d.get("name")
     if "formula" in d:
@@ -128,9 +109,9 @@ def _activation(d, where) -> Activation:
         if name == "leaky_relu" and "alpha" in d:
             return leaky_relu(d["alpha"])
         if name == "relu_power":
-            return relu_power(_int(d, "k", where))
+            return relu_power(spec_int(d, "k", where))
         if name == "homogeneous":
-            return homogeneous(_int(d, "k", where, default=1))
+            return homogeneous(spec_int(d, "k", where, default=1))
         return get_activation(name)
     except VerifyError as exc:
         raise SpecError(f"{where}: {exc}") from None
@@ -157,21 +138,21 @@ class _State:
         return self.n
 
 
-def _kernel(d, key, where, default=None):
-    """An int or a [rows, cols] pair of ints >= 1."""
-    v = d.get(key, default)
-    if isinstance(v, list) and len(v) == 2 and all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in v):
-        return tuple(v)
-    return _int({key: v}, key, where)
+class _LayerContext:
+    """What one layer table's parser may use (``SpecContext`` of ``verify.model.layers``)."""
 
+    def __init__(self, st: _State, where: str, prefix: str):
+        self._st, self.where, self._prefix = st, where, prefix
+        self.params = st.params
 
-def _image(d, dim, where, kind):
-    """(channels, height, width) of the flat input of a 2-D layer (channel-major)."""
-    h, w = _int(d, "height", where), _int(d, "width", where)
-    if dim % (h * w):
-        raise SpecError(f"{where}: the input width {dim} is not channels x {h} x {w}; give the {kind} the "
-                        f"height and width of the image the previous layer produces.")
-    return dim // (h * w), h, w
+    def next_n(self) -> int:
+        return self._st.next_n()
+
+    def block(self, docs, dim: int):
+        return _parse_layers(docs, dim, self._st, self._prefix)
+
+    def activation(self, table) -> Activation:
+        return _activation(table, self.where)
 
 
 def _parse_layers(docs, dim, st: _State, prefix: str):
@@ -182,138 +163,25 @@ def _parse_layers(docs, dim, st: _State, prefix: str):
         if not isinstance(d, dict):
             raise SpecError(f"{where}: a layer must be a table; write it as [[layer]] with a type key.")
         kind = d.get("type")
-        if kind not in LAYER_KEYS:
+        if not isinstance(kind, str) or kind not in SPEC_RULES:
             from verify.errors import closest
-            near = closest(str(kind), LAYER_KEYS)
+            near = closest(str(kind), SPEC_RULES)
             raise SpecError(f"{where}: unknown layer type {kind!r}"
                             + (f"; did you mean {near[0]!r}?" if near else "")
-                            + f" Allowed: {', '.join(LAYER_KEYS)}.")
-        extra = set(d) - LAYER_KEYS[kind] - {"type"}
+                            + f" Allowed: {', '.join(SPEC_RULES)}.")
+        rule = SPEC_RULES[kind]
+        extra = set(d) - rule.keys - {"type"}
         if extra:
             raise SpecError(f"{where}: unknown key(s) {sorted(extra)} for a {kind} layer; "
-                            f"allowed: {sorted(LAYER_KEYS[kind])}.")
+                            f"allowed: {sorted(rule.keys)}.")
         try:
-            layer, dim = _parse_layer(kind, d, dim, st, where, f"{prefix}{idx + 1}.")
+            layer, dim = rule.parse(d, dim, _LayerContext(st, where, f"{prefix}{idx + 1}."))
         except SpecError:
             raise
         except VerifyError as exc:
             raise SpecError(f"{where}: {exc}") from None
         layers.append(layer)
     return layers, dim
-
-
-def _choice(d, key, allowed, where, default=None):
-    v = d.get(key, default)
-    if v not in allowed:
-        raise SpecError(f"{where}: {key} = {v!r}; use one of {', '.join(map(repr, allowed))}.")
-    return v
-
-
-def _parse_layer(kind, d, dim, st: _State, where, prefix):
-    params = st.params
-    if kind == "activation":
-        return Act(_activation(d, where)), dim
-    if kind == "diagonal":
-        depth = _int(d, "depth", where, default=2)
-        form = _choice(d, "form", ("product", "difference"), where, "product")
-        if form == "difference":  # w = u^L - v^L entrywise (u o u - v o v for depth 2)
-            params += [Param("u", (dim,)), Param("v", (dim,))]
-            return DiagonalLinear(("u",) * depth, ("v",) * depth), 1
-        factors = tuple(f"u{k}" for k in range(1, depth + 1))
-        params += [Param(f, (dim,)) for f in factors]
-        return DiagonalLinear(factors), 1
-    if kind == "residual":
-        block = d.get("block")
-        if not isinstance(block, list) or not block:
-            raise SpecError(f"{where}: a residual layer needs its block as [[layer.block]] tables "
-                            "right after it (x + block(x)).")
-        inner, out = _parse_layers(block, dim, st, prefix)
-        if out != dim:
-            raise SpecError(f"{where}: the residual block maps width {dim} to {out}; x + block(x) needs equal "
-                            f"widths, so make the block's last layer output {dim}.")
-        return Residual(tuple(inner)), dim
-    if kind == "normalize":
-        norm = _choice(d, "kind", ("l2", "layer"), where, "l2")
-        if dim < 2:
-            raise SpecError(f"{where}: normalising width {dim} gives a sign or 0; normalise a layer of width >= 2.")
-        return Normalize(norm), dim
-    if kind == "pool":
-        pool = _choice(d, "kind", ("avg", "max"), where)
-        if "windows" in d:
-            if set(d) & {"size", "stride", "height", "width"}:
-                raise SpecError(f"{where}: give either windows or size (with stride, height, width), not both.")
-            windows = d["windows"]
-            if (not isinstance(windows, list) or not windows or
-                    not all(isinstance(w, list) and w and all(isinstance(e, int) and not isinstance(e, bool)
-                                                              for e in w) for w in windows)):
-                raise SpecError(f"{where}: windows must be a list of index lists, e.g. [[0, 1], [2, 3]].")
-            windows = tuple(tuple(w) for w in windows)
-        elif "height" in d or "width" in d:
-            c, h, w = _image(d, dim, where, "pool")
-            size = _kernel(d, "size", where)
-            windows = pool2d_windows(h, w, size, d.get("stride") and _int(d, "stride", where), channels=c)
-        else:
-            size = _int(d, "size", where)
-            stride = _int(d, "stride", where, size)
-            if size > dim:
-                raise SpecError(f"{where}: pool size {size} exceeds the width {dim}; lower it.")
-            windows = tuple(tuple(range(o, o + size)) for o in range(0, dim - size + 1, stride))
-        bad = [i for w in windows for i in w if not 0 <= i < dim]
-        if bad:
-            raise SpecError(f"{where}: window index {bad[0]} is out of range 0..{dim - 1} (the width here).")
-        return Pool(pool, windows), len(windows)
-    if kind == "attention":
-        tokens = _int(d, "tokens", where)
-        if dim % tokens:
-            raise SpecError(f"{where}: the width {dim} is not a multiple of tokens = {tokens}; "
-                            "the input must be tokens x token-width, token-major.")
-        width = dim // tokens
-        n = st.next_n()
-        k = _int(d, "key_dim", where, width)
-        params += [Param(f"Wq{n}", (width, k)), Param(f"Wk{n}", (width, k))]
-        value = None
-        if "value_dim" in d:
-            params.append(Param(f"Wv{n}", (width, _int(d, "value_dim", where))))
-            value = f"Wv{n}"
-        out = tokens * (d["value_dim"] if value else width)
-        return Attention(f"Wq{n}", f"Wk{n}", tokens, value), out
-    n = st.next_n()
-    if kind == "dense":
-        out = _int(d, "out", where)
-        params.append(Param(f"W{n}", (out, dim)))
-        bias, wn = d.get("bias", False), d.get("weight_norm", False)
-        for key, val in (("bias", bias), ("weight_norm", wn)):
-            if not isinstance(val, bool):
-                raise SpecError(f"{where}: {key} = {val!r}; use true or false.")
-        if wn and dim < 2:
-            raise SpecError(f"{where}: weight_norm with input width 1 normalises each row to its sign; "
-                            "drop weight_norm or widen the input.")
-        if bias:
-            params.append(Param(f"b{n}", (out,)))
-        cls = NormalizedDense if wn else Dense
-        return cls(f"W{n}", f"b{n}" if bias else None), out
-    if kind == "conv1d":
-        pattern = conv1d_pattern(dim, _int(d, "kernel", where), _int(d, "stride", where, 1),
-                                 _int(d, "padding", where, 0, low=0))
-    elif kind == "conv2d":
-        c, h, w = _image(d, dim, where, "conv2d")
-        pattern = conv2d_pattern(h, w, _kernel(d, "kernel", where), _int(d, "stride", where, 1),
-                                 _int(d, "padding", where, 0, low=0), channels=c,
-                                 out_channels=_int(d, "out_channels", where, 1))
-    else:
-        pattern = d.get("pattern")
-        if (not isinstance(pattern, list) or not pattern or
-                not all(isinstance(r, list) and r and all(isinstance(e, int) and e >= 0 for e in r)
-                        for r in pattern)):
-            raise SpecError(f"{where}: pattern must be a table of integers >= 0, e.g. [[1, 0], [2, 1]].")
-        pattern = tuple(tuple(r) for r in pattern)
-        if len({len(r) for r in pattern}) != 1 or len(pattern[0]) != dim:
-            raise SpecError(f"{where}: pattern rows must all have length {dim} (the input width here).")
-    n_free = max(max(r) for r in pattern)
-    if n_free < 1:
-        raise SpecError(f"{where}: the pattern has no free parameter; use entries >= 1.")
-    params.append(Param(f"v{n}", (n_free,)))
-    return Dense(f"v{n}", None, pattern), len(pattern)
 
 
 def parse_spec(text: str, source: str = "<spec>") -> Model:
@@ -325,7 +193,7 @@ def parse_spec(text: str, source: str = "<spec>") -> Model:
     unknown = set(doc) - {"name", "input", "layer", "loss"}
     if unknown:
         raise SpecError(f"{source}: unknown top-level key(s) {sorted(unknown)}; allowed: name, input, loss, [[layer]].")
-    dim = _int(doc, "input", f"{source}:1")
+    dim = spec_int(doc, "input", f"{source}:1")
     layers_doc = doc.get("layer")
     if not isinstance(layers_doc, list) or not layers_doc:
         raise SpecError(f"{source}: no [[layer]] tables; add at least one dense layer.")
@@ -333,6 +201,6 @@ def parse_spec(text: str, source: str = "<spec>") -> Model:
     layers, dim = _parse_layers(layers_doc, dim, state, "")
     name = doc.get("name", Path(source).stem)
     try:
-        return Model(str(name), _int(doc, "input", source), tuple(state.params), tuple(layers), _loss(doc, source))
+        return Model(str(name), spec_int(doc, "input", source), tuple(state.params), tuple(layers), _loss(doc, source))
     except VerifyError as exc:
         raise SpecError(f"{source}: {exc}") from None

@@ -28,7 +28,7 @@ from verify.certificates import to_json as verdict_json
 from verify.laws.search import Law, find_laws, param_names
 from verify.errors import BadInput
 from verify.laws.lie_rank import RankStep, check_supported, lie_rank
-from verify.model.core import Act, Model
+from verify.model import Act, Model
 
 __all__ = ["DiscoveryResult", "discover", "polynomial_rank"]
 

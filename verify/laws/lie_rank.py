@@ -37,7 +37,7 @@ from functools import lru_cache
 import numpy as np
 
 from verify.errors import BadInput
-from verify.model.core import Act, DiagonalLinear, Dense, Model, layer_dims, require_layers
+from verify.model import Act, DiagonalLinear, Dense, Model, layer_dims, require_layers
 
 __all__ = [
     "param_layout", "net_degree", "forward_backward", "RankStep", "LieRank", "Region",

@@ -36,7 +36,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from verify.certificates import Proven, Verdict
-from verify.model.core import Act, DiagonalLinear, Dense, Model, Param, layer_dims
+from verify.model import Act, DiagonalLinear, Dense, Model, Param, layer_dims
 from verify.prove.concrete import Quantity, prove_conserved
 from verify.laws.lie_rank import forward_backward, param_layout, single_thread_blas
 

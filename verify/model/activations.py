@@ -26,12 +26,14 @@ import numpy as np
 import sympy as sp
 
 from verify.errors import BadInput, UnknownName
-from verify.lang.formula import Z, parse_formula
 
 #: Exact GELU z * Phi(z) (Hendrycks & Gimpel 2016), not the tanh approximation.
+#: The activation's argument; formula activations are expressions in this one symbol.
+Z = sp.Symbol("z", real=True)
+
 _GELU = Z * (1 + sp.erf(Z / sp.sqrt(2))) / 2
 
-__all__ = ["Activation", "ACTIVATIONS", "get_activation", "leaky_relu", "relu_power", "homogeneous", "custom"]
+__all__ = ["Z", "Activation", "ACTIVATIONS", "get_activation", "leaky_relu", "relu_power", "homogeneous"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class Activation:
             homogeneous function).
         closed_form: for non-homogeneous activations, a name in ``_CLOSED_FORMS``.
         formula: for other non-homogeneous activations (GELU, user formulas), an exact SymPy
-            expression in ``verify.lang.formula.Z``.
+            expression in ``Z``.
     """
 
     name: str
@@ -150,11 +152,6 @@ _CLOSED_FORMS = {
     "softplus": (lambda z: sp.log(1 + sp.exp(z)), _softplus),
     "sigmoid": (lambda z: 1 / (1 + sp.exp(-z)), _sigmoid),
 }
-
-
-def custom(text: str, name: str | None = None) -> Activation:
-    """A user's activation formula in z, e.g. ``custom("z*sigmoid(z)", "swish")`` (no degree declared)."""
-    return Activation(name or text.strip(), None, formula=parse_formula(text))
 
 
 def leaky_relu(alpha) -> Activation:

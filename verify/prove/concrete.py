@@ -22,7 +22,7 @@ from verify.certificates import Proven, Refuted, Step, Undecided, Verdict
 from verify.model.chosen_loss import constraint, formula
 from verify.prove.dynamics import DYNAMICS, ETA, GAMMA, LAMBDA, flow_derivative, gd_increment, momentum_derivative, velocities
 from verify.interpret.auxiliary import clearly_nonzero, has_auxiliaries, reduce_residual
-from verify.model.core import Act, Attention, Model, Normalize, NormalizedDense, Pool, walk
+from verify.model import Model, walk
 from verify.interpret.symbolic import SymbolicNet, symbolic_net
 from verify.prove.witness import find_witness
 
@@ -73,25 +73,11 @@ def _hypotheses(model: Model, n_data: int) -> list[str]:
            f"the chosen {model.loss} loss ({formula(model.loss)}), through its derivatives dl only")
     hyp = [f"loss L = sum over {n_data} data point(s) of {ell}"
            + ("; dQ/dt is linear in L, so one point covers any data set" if n_data == 1 else "")]
-    seen = set()
     for layer in walk(model.layers):
-        if isinstance(layer, Act) and layer.activation.name not in seen:
-            seen.add(layer.activation.name)
-            hyp.append(layer.activation.property_text())
-        text = _LAYER_HYPOTHESES.get((type(layer), getattr(layer, "kind", None)))
+        text = layer.hypothesis()  # each layer kind states what a proof through it assumes
         if text and text not in hyp:
             hyp.append(text)
     return hyp
-
-
-_LAYER_HYPOTHESES = {
-    (Pool, "max"): "max pooling: max = z_last + sum_j s_j (z_j - z_last), selection symbols s_j constant on "
-                   "each arg-max region (every region covered)",
-    (Normalize, "l2"): "normalisation a/||a||: ||a|| = t with t > 0 and t**2 = sum a_i**2",
-    (Normalize, "layer"): "layer norm sqrt(n)(a - mean a)/||a - mean a||: the norm is t > 0 with t**2 = its square",
-    (NormalizedDense, None): "weight normalisation W[i,:]/||W[i,:]||: each row norm is t > 0 with t**2 = its square",
-    (Attention, None): "softmax attention: each exp(score) is an independent positive symbol e (sufficient for 0)",
-}
 
 
 def _ratio_looks_constant(r, q, net) -> bool:

@@ -17,7 +17,7 @@ import sympy as sp
 from scipy.integrate import solve_ivp
 
 from verify.errors import DivergenceError
-from verify.model.core import Model
+from verify.model import Model
 from verify.interpret.numeric import flat, loss_and_grad, unflat
 from verify.prove.concrete import Quantity, entries
 from verify.interpret.symbolic import param_matrices

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from verify.certificates import Verdict
-from verify.model.core import Model
+from verify.model import Model
 from verify.prove.concrete import DEFAULT_BUDGET_OPS, Quantity, prove_conserved
 
 __all__ = ["check", "as_quantity"]
@@ -40,7 +40,7 @@ def check(model: Model, quantity: str | Quantity, *, dynamics: str = "flow", wei
     """Conserved or not, with a certificate (``Proven`` / ``Refuted`` with exact witness / ``Undecided``).
 
     Args:
-        model: a ``verify.model.core.Model`` (Python API or ``verify.lang.spec.load_spec``).
+        model: a ``verify.model.Model`` (Python API or ``verify.lang.spec.load_spec``).
         quantity: e.g. ``"sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"``; a free index means
             "for every i", a matrix value means "every entry".
         dynamics: ``flow``, ``gd`` (Q must not change in one step) or ``momentum`` (heavy-ball flow;

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from verify.model.activations import get_activation
 from verify.testing._args import activation_names, flag, pair
 from verify.errors import BadInput
-from verify.model.core import (Act, Attention, Dense, Model, Param, Pool, Residual, conv2d_pattern, normalized_mlp,
+from verify.model import (Act, Attention, Dense, Model, Param, Pool, Residual, conv2d_pattern, normalized_mlp,
                     pool2d_windows)
 
 __all__ = ["conv_networks", "residual_networks", "normalized_networks", "attention_networks", "DEGREE_ONE"]

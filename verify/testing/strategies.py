@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from verify.model.activations import Activation, get_activation, homogeneous, leaky_relu, relu_power  # noqa: F401
 from verify.testing._args import activation_names, flag, pair
 from verify.errors import BadInput
-from verify.model.core import Act, Dense, Model, Param, diagonal_net, mlp
+from verify.model import Act, Dense, Model, Param, diagonal_net, mlp
 
 __all__ = [
     "networks", "diagonal_networks", "parameters", "data", "targets", "losses", "factorizations",

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from . import activation, attention, dense, diagonal, normalize, pool, residual, weight_norm
-from ._base import LayerBase, NumericState, SpecContext, SpecRule, SymbolicState
-from .activation import Act
-from .attention import Attention
-from .dense import Dense
-from .diagonal import DiagonalLinear
-from .normalize import NORM_KINDS, Normalize
-from .pool import POOL_KINDS, Pool
-from .residual import Residual
-from .weight_norm import NormalizedDense
+from verify.model.layers import activation, attention, dense, diagonal, normalize, pool, residual, weight_norm
+from verify.model.layers._base import LayerBase, NumericState, SpecContext, SpecRule, SymbolicState
+from verify.model.layers.activation import Act
+from verify.model.layers.attention import Attention
+from verify.model.layers.dense import Dense
+from verify.model.layers.diagonal import DiagonalLinear
+from verify.model.layers.normalize import NORM_KINDS, Normalize
+from verify.model.layers.pool import POOL_KINDS, Pool
+from verify.model.layers.residual import Residual
+from verify.model.layers.weight_norm import NormalizedDense
 
 __all__ = ["LayerBase", "Layer", "LAYER_TYPES", "SPEC_RULES", "SymbolicState", "NumericState", "SpecContext",
            "SpecRule", "Dense", "Act", "DiagonalLinear", "Pool", "Residual", "Normalize", "NormalizedDense",

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
     import sympy as sp
 
-    from ..core import Param
+    from verify.model.param import Param
 
 __all__ = ["LayerBase", "SymbolicState", "NumericState", "SpecContext", "SpecRule", "Shapes", "shape_of"]
 
@@ -91,7 +91,7 @@ class SpecRule:
 def shape_of(shapes: Shapes, name: str, where: str) -> tuple[int, ...]:
     """The declared shape of parameter ``name``; a one-line ``UnknownName`` when it is missing."""
     if name not in shapes:
-        from ...errors import UnknownName
+        from verify.errors import UnknownName
         raise UnknownName("parameter", name, shapes, hint=f"(used by layer {where}); declare it in params.")
     return shapes[name]
 

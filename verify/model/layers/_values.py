@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ...errors import SpecError
+from verify.errors import SpecError
 
 __all__ = ["spec_int", "spec_choice", "spec_kernel", "spec_image", "spec_flag"]
 

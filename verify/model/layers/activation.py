@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ..activations import Activation
-from ._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.activations import Activation
+from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 
 __all__ = ["Act", "SPEC"]
 
@@ -29,6 +29,9 @@ class Act(LayerBase):
     """Pointwise activation."""
 
     activation: Activation
+
+    def hypothesis(self) -> str:
+        return self.activation.property_text()
 
     def out_dim(self, d: int, shapes: Shapes, where: str) -> int:
         return d

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ...errors import ShapeMismatch, SpecError
-from ..core import Param
-from ._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
-from ._values import spec_int
+from verify.errors import ShapeMismatch, SpecError
+from verify.model.param import Param
+from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
+from verify.model.layers._values import spec_int
 
 __all__ = ["Attention", "SPEC"]
 

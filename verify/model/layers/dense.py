@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ...errors import ShapeMismatch, SpecError
-from ..core import Param
-from ..patterns import conv1d_pattern, conv2d_pattern
-from ._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
-from ._values import spec_flag, spec_image, spec_int, spec_kernel
+from verify.errors import ShapeMismatch, SpecError
+from verify.model.param import Param
+from verify.model.patterns import conv1d_pattern, conv2d_pattern
+from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
+from verify.model.layers._values import spec_flag, spec_image, spec_int, spec_kernel
 
 __all__ = ["Dense", "SPEC", "check_bias"]
 
@@ -102,7 +102,7 @@ def check_bias(shapes: Shapes, bias: str | None, out: int, where: str) -> None:
 
 
 def _dense(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:
-    from .weight_norm import NormalizedDense  # the weight_norm key of a dense table
+    from verify.model.layers.weight_norm import NormalizedDense  # the weight_norm key of a dense table
     where, n = ctx.where, ctx.next_n()
     out = spec_int(d, "out", where)
     ctx.params.append(Param(f"W{n}", (out, dim)))

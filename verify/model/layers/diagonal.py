@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ...errors import BadInput, ShapeMismatch
-from ..core import Param
-from ._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
-from ._values import spec_choice, spec_int
+from verify.errors import BadInput, ShapeMismatch
+from verify.model.param import Param
+from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
+from verify.model.layers._values import spec_choice, spec_int
 
 __all__ = ["DiagonalLinear", "SPEC"]
 

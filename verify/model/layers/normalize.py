@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ...errors import BadInput, ShapeMismatch, SpecError
-from ._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
-from ._values import spec_choice
+from verify.errors import BadInput, ShapeMismatch, SpecError
+from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._values import spec_choice
 
 __all__ = ["Normalize", "NORM_KINDS", "SPEC"]
 

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ...errors import BadInput, ShapeMismatch, SpecError
-from ..patterns import pool2d_windows
-from ..regions import MAX_SELECT
-from ._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
-from ._values import spec_choice, spec_image, spec_int, spec_kernel
+from verify.errors import BadInput, ShapeMismatch, SpecError
+from verify.model.patterns import pool2d_windows
+from verify.model.regions import MAX_SELECT
+from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._values import spec_choice, spec_image, spec_int, spec_kernel
 
 __all__ = ["Pool", "POOL_KINDS", "SPEC"]
 

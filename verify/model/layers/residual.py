@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ...errors import BadInput, ShapeMismatch, SpecError
-from ._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.errors import BadInput, ShapeMismatch, SpecError
+from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 
 __all__ = ["Residual", "SPEC"]
 
@@ -29,7 +29,7 @@ class Residual(LayerBase):
         return tuple(self.block)
 
     def out_dim(self, d: int, shapes: Shapes, where: str) -> int:
-        from ..core import block_dims  # the same walk as the whole model, one level down
+        from verify.model.core import block_dims  # the same walk as the whole model, one level down
         if not self.block:
             raise BadInput(f"Layer {where}: the residual block is empty; give it at least one layer.")
         inner = block_dims(self.block, d, shapes, f"{where}.")

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ...errors import BadInput, ShapeMismatch
-from ._base import LayerBase, NumericState, Shapes, SymbolicState, shape_of
-from .dense import check_bias
+from verify.errors import BadInput, ShapeMismatch
+from verify.model.layers._base import LayerBase, NumericState, Shapes, SymbolicState, shape_of
+from verify.model.layers.dense import check_bias
 
 __all__ = ["NormalizedDense"]
 
