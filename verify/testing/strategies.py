@@ -11,6 +11,7 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from hypothesis import strategies as st
@@ -18,9 +19,10 @@ from hypothesis import strategies as st
 from verify.model.activations import Activation, get_activation, homogeneous, leaky_relu, relu_power  # noqa: F401
 from verify.testing._args import activation_names, flag, pair
 from verify.errors import BadInput
-from verify.model import Act, Dense, Model, Param, diagonal_net, mlp
+from verify.model import Act, Dense, LayerBase, Model, Param, diagonal_net, mlp
 
 __all__ = [
+    "layer_stacks",
     "networks", "diagonal_networks", "parameters", "data", "targets", "losses", "factorizations",
     "conv_networks", "residual_networks", "normalized_networks", "attention_networks",
     "HOMOGENEOUS", "NON_HOMOGENEOUS", "LOSSES", "DEGREE_ONE",
@@ -119,6 +121,35 @@ def networks(*, depth=(2, 5), widths=(1, 8), activations=HOMOGENEOUS, bias=None,
     if linear_layer and depth[0] < 2:
         raise BadInput(f"Got linear_layer=True with depth={depth}; a hidden layer needs depth >= 2.")
     return _net(depth, widths, tuple(activations), bias, sharing, bool(linear_layer), free, outputs)
+
+
+@st.composite
+def _stack(draw, kinds, depth, inputs):
+    d0 = d = draw(st.integers(*inputs))
+    params, layers, n = [], [], 1
+    first, ps, d = Dense.draw(draw, d, n)
+    params += ps
+    layers.append(first)
+    for _ in range(draw(st.integers(*depth))):
+        n += 1
+        layer, ps, d = draw(st.sampled_from(kinds)).draw(draw, d, n)
+        params += ps
+        layers.append(layer)
+    n += 1
+    out, ps, _ = Dense.draw(draw, d, n)
+    label = "stack(" + ", ".join(type(layer).__name__ for layer in layers) + ", Dense)"
+    return Model(label, d0, tuple(params + ps), tuple(layers) + (out,))
+
+
+def layer_stacks(*, kinds: Sequence[type[LayerBase]], depth=(1, 3), inputs=(1, 3)) -> st.SearchStrategy[Model]:
+    """A dense layer, ``depth`` layers drawn from ``kinds`` (each kind draws itself through its
+    ``draw`` hook, ``verify.model.layers``), and a dense read-out. Parameter names follow the spec
+    convention: the k-th parameter-carrying position is number k (``W1``, ``a2``, ``W3``, ...)."""
+    pair("depth", depth, floor=0)
+    pair("inputs", inputs, floor=1)
+    if not kinds or not all(isinstance(k, type) and issubclass(k, LayerBase) for k in kinds):
+        raise BadInput(f"Got kinds={kinds!r}; give layer classes from verify.model.layers, e.g. (Act, Scale).")
+    return _stack(tuple(kinds), depth, inputs)
 
 
 def diagonal_networks(*, n=(1, 8), depth=(2, 5)) -> st.SearchStrategy[Model]:

@@ -120,3 +120,9 @@ class LayerBase:
     def backward(self, P: Mapping[str, "np.ndarray"], A_in: "np.ndarray", cache: Any, dA: "np.ndarray",
                  grads: dict, ns: NumericState) -> "np.ndarray":
         raise NotImplementedError
+
+    @classmethod
+    def draw(cls, draw: Any, d: int, n: int) -> tuple["LayerBase", list["Param"], int]:
+        """Hypothesis hook: one layer of this kind on input width ``d`` (parameter number ``n``):
+        (layer, its new parameters, output width). ``draw`` is Hypothesis's draw function."""
+        raise NotImplementedError(f"{cls.__name__} has no Hypothesis draw; use a network strategy.")

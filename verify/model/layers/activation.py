@@ -51,6 +51,14 @@ class Act(LayerBase):
     def backward(self, P, A_in, cache, dA, grads, ns: NumericState) -> np.ndarray:
         return dA * self.activation.numpy_derivative(A_in)
 
+    @classmethod
+    def draw(cls, draw: Any, d: int, n: int) -> tuple[LayerBase, list, int]:
+        from hypothesis import strategies as st
+
+        from verify.model.activations import get_activation
+        # positively 1-homogeneous: the premise of the balance laws a stack is usually tested for
+        return cls(get_activation(draw(st.sampled_from(("identity", "relu", "leaky_relu"))))), [], d
+
 
 def _parse(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:
     return Act(ctx.activation(d)), dim

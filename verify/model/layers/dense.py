@@ -94,6 +94,13 @@ class Dense(LayerBase):
             grads[self.bias] += dA.sum(axis=0)
         return dA @ self.numeric_weight(P)
 
+    @classmethod
+    def draw(cls, draw: Any, d: int, n: int) -> tuple[LayerBase, list[Param], int]:
+        from hypothesis import strategies as st
+        out, bias = draw(st.integers(1, 4)), draw(st.booleans())
+        params = [Param(f"W{n}", (out, d))] + ([Param(f"b{n}", (out,))] if bias else [])
+        return cls(f"W{n}", f"b{n}" if bias else None), params, out
+
 
 def check_bias(shapes: Shapes, bias: str | None, out: int, where: str) -> None:
     if bias is not None and shape_of(shapes, bias, where) != (out,):

@@ -68,6 +68,12 @@ class Normalize(LayerBase):
         dC = (dA - np.sum(dA * U, axis=1, keepdims=True) * U) / r
         return dC - dC.mean(axis=1, keepdims=True) if self.kind == "layer" else dC
 
+    @classmethod
+    def draw(cls, draw: Any, d: int, n: int) -> tuple[LayerBase, list, int]:
+        from hypothesis import strategies as st
+        # layer norm of 2 units is a constant (+-1, -+1): drawn on >= 3 units only
+        return cls(draw(st.sampled_from(NORM_KINDS if d >= 3 else ("l2",)))), [], d
+
 
 def _parse(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:
     kind = spec_choice(d, "kind", NORM_KINDS, ctx.where, "l2")

@@ -79,6 +79,13 @@ class Pool(LayerBase):
                 np.add.at(dIn, (rows, cache[k]), dA[:, k])
         return dIn
 
+    @classmethod
+    def draw(cls, draw: Any, d: int, n: int) -> tuple[LayerBase, list, int]:
+        from hypothesis import strategies as st
+        size = min(d, draw(st.integers(1, 3)))
+        windows = tuple(tuple(range(o, o + size)) for o in range(0, d - size + 1, size))
+        return cls(draw(st.sampled_from(POOL_KINDS)), windows), [], len(windows)
+
 
 def _parse(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:
     where = ctx.where
