@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from types import MappingProxyType
 
-from verify.model.layers import activation, attention, dense, diagonal, normalize, pool, residual, weight_norm
 from verify.model.layers._base import LayerBase, NumericState, SpecContext, SpecRule, SymbolicState
 from verify.model.layers.activation import Act
 from verify.model.layers.attention import Attention
@@ -22,8 +22,17 @@ __all__ = ["LayerBase", "Layer", "LAYER_TYPES", "SPEC_RULES", "SymbolicState", "
            "SpecRule", "Dense", "Act", "DiagonalLinear", "Pool", "Residual", "Normalize", "NormalizedDense",
            "Attention", "POOL_KINDS", "NORM_KINDS"]
 
-#: The registration: one line per layer kind module (order = the order of spec types in messages).
-_KINDS = (dense, activation, pool, residual, normalize, attention, diagonal, weight_norm)
+#: The registration: one entry per layer kind module (order = the order of spec types in messages).
+_KINDS = tuple(import_module(f"verify.model.layers.{name}") for name in (
+    "dense",
+    "activation",
+    "pool",
+    "residual",
+    "normalize",
+    "attention",
+    "diagonal",
+    "weight_norm",
+))
 
 #: Every layer class (for messages and for jobs that accept a subset).
 LAYER_TYPES: tuple[type[LayerBase], ...] = tuple(
