@@ -32,6 +32,7 @@ _KINDS = tuple(import_module(f"verify.model.layers.{name}") for name in (
     "attention",
     "diagonal",
     "weight_norm",
+    "scale",
 ))
 
 #: Every layer class (for messages and for jobs that accept a subset).
