@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from verify.certificates import AUDIT_VERDICTS
+
 __all__ = [
     "VERDICTS",
     "SubVerdict",
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 #: The four audit verdicts. "divergent" means the run blew up (NaN/inf or exploding loss).
-VERDICTS = ("consistent", "inconsistent", "divergent", "undecided")
+VERDICTS = AUDIT_VERDICTS  # the one vocabulary (verify.certificates)
 
 
 @dataclass(frozen=True)

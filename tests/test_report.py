@@ -13,7 +13,7 @@ import pytest
 
 from verify.claims import CLAIMS
 from verify.jobs.cli import main
-from verify.jobs.report import BAD
+from verify.certificates import exit_code
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -29,7 +29,7 @@ def test_verify_all_quick_report_covers_every_claim(report):
     code, out = report
     records = json.loads((out / "results.json").read_text())["claims"]
     assert [r["id"] for r in records] == list(CLAIMS)
-    assert code == (1 if any(r["verdict"] in BAD for r in records) else 0)
+    assert code == exit_code(r["verdict"] for r in records)
     page = (out / "index.html").read_text()
     for cid in CLAIMS:
         assert f'id="{cid}"' in page and f'href="#{cid}"' in page
@@ -40,6 +40,22 @@ def test_verify_all_quick_report_covers_every_claim(report):
     proof_rows = [r for r in records if r["job"] == "proof"]
     assert proof_rows and all(r["verdict"] == "proven" for r in proof_rows)
     assert all(r["reason"] for r in records if r["verdict"] == "not run")  # every "not run" says why
+
+
+@pytest.mark.parametrize("verdicts, code", [
+    (("proven", "consistent", "not run"), 0),
+    (("proven", "undecided", "consistent"), 1),  # undecided is never a pass (issue 13's bug: it exited 0)
+    (("proven", "refuted"), 1),
+    (("consistent", "inconsistent"), 1),
+])
+def test_verify_all_exit_code_follows_the_verdicts(monkeypatch, tmp_path, verdicts, code):
+    """Through the real CLI: the rows' verdicts alone decide the exit code."""
+    import verify.jobs.report as rep
+    records = [rep.ClaimRecord(f"X-{k}", "identity", "proof", v, "evidence", 0.0, reason="r")
+               for k, v in enumerate(verdicts)]
+    monkeypatch.setattr(rep, "run_all", lambda **kw: records)
+    monkeypatch.setattr(rep, "write_report", lambda *a, **kw: {"html": tmp_path / "index.html"})
+    assert main(["all", "--out", str(tmp_path), "--quiet"]) == code
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

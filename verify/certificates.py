@@ -1,4 +1,8 @@
-"""Verdicts: ``Proven``, ``Refuted`` and ``Undecided``, the same three for every job.
+"""Verdicts: one vocabulary for proofs, checks, audits, ``verify all``, JSON and exit codes.
+
+Proofs and checks give ``Proven``, ``Refuted`` or ``Undecided``; audits give ``consistent``,
+``inconsistent``, ``divergent`` or ``undecided``; a note is ``not run``. :data:`VERDICT_NAMES` lists
+them all and :func:`exit_code` is the one rule from verdicts to the CLI's exit code.
 
 A ``Proven`` carries the derivation (each equality and the property used at that step) and the
 hypotheses it relied on. A ``Refuted`` carries an exact witness: a rational parameter point, a data
@@ -8,9 +12,29 @@ evidence and is never reported as a pass.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Literal, get_args
 
-__all__ = ["Step", "Witness", "Proven", "Refuted", "Undecided", "Verdict", "render", "to_json"]
+__all__ = ["Step", "Witness", "Proven", "Refuted", "Undecided", "Verdict", "render", "to_json", "VerdictName",
+           "VERDICT_NAMES", "AUDIT_VERDICTS", "PASSING", "exit_code", "Dynamics", "Mode"]
+
+#: Every verdict any job reports.
+VerdictName = Literal["proven", "refuted", "undecided", "consistent", "inconsistent", "divergent", "not run"]
+VERDICT_NAMES: tuple[str, ...] = get_args(VerdictName)
+#: The verdicts an audit (a GD experiment) can give.
+AUDIT_VERDICTS: tuple[str, ...] = ("consistent", "inconsistent", "divergent", "undecided")
+#: Verdicts that let a command exit 0. Undecided is never a pass; "not run" is a catalog note
+#: with nothing to check (JT-6).
+PASSING = frozenset({"proven", "consistent", "not run"})
+
+Dynamics = Literal["flow", "gd", "momentum"]
+Mode = Literal["generic", "concrete"]
+
+
+def exit_code(verdicts: Iterable[str]) -> int:
+    """0 when every verdict passes, 1 otherwise (the CLI's rule; 2 is kept for bad input)."""
+    return 0 if all(v in PASSING for v in verdicts) else 1
 
 
 @dataclass(frozen=True)
@@ -48,6 +72,13 @@ class _Base:
     @property
     def verdict(self) -> str:
         return type(self).__name__.lower()
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready form (``verdict`` key added)."""
+        return to_json(self)  # type: ignore[arg-type]
+
+    def render(self, fmt: str = "text") -> str:
+        return render(self, fmt)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import sympy as sp
 
@@ -41,7 +42,7 @@ class Region:
 
     symbol: sp.Symbol
     preactivation: sp.Expr
-    activation: object  # Activation
+    activation: Any  # an Activation, or a verify.model.regions rule: both give region_value(z)
     point: int
 
 

@@ -240,7 +240,8 @@ def _cmd_check(args) -> int:
 def _cmd_all(args) -> int:
     from pathlib import Path
 
-    from verify.jobs.report import BAD, run_all, write_report
+    from verify.certificates import exit_code
+    from verify.jobs.report import run_all, write_report
     if args.workers < 1:
         raise BadInput(f"Got --workers {args.workers}; need >= 1.")
     t0 = time.perf_counter()
@@ -262,7 +263,7 @@ def _cmd_all(args) -> int:
         seen = sorted({r.verdict for r in records}, key=lambda v: order.index(v) if v in order else len(order))
         counts = ", ".join(f"{sum(r.verdict == v for r in records)} {v}" for v in seen)
         print(f"\n{len(records)} claims: {counts}; {time.perf_counter() - t0:.1f} s; report: {paths['html']}")
-    return 1 if any(r.verdict in BAD for r in records) else 0
+    return exit_code(r.verdict for r in records)
 
 
 def _cmd_discover(args) -> int:

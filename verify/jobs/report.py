@@ -21,8 +21,6 @@ from verify.claims import CLAIMS
 
 __all__ = ["ClaimRecord", "run_all", "write_report"]
 
-GOOD = {"proven", "consistent"}
-BAD = {"refuted", "inconsistent", "divergent"}
 
 #: Float64 property checks along a gradient-flow trajectory (solve_ivp, rtol 1e-10): the drift of Q
 #: relative to the scale of its terms must stay below PROPERTY_TOL (round-off and integration error

@@ -100,6 +100,7 @@ def _build(node: ast.AST, text: str, off: int) -> sp.Expr:
                         "Allowed: " + ", ".join(FUNCTIONS) + ".")
         if node.keywords or len(node.args) != 1:
             raise _fail(text, col, f"{name} takes exactly one argument", f"Write e.g. {name}(z).")
+        assert name is not None  # an unknown (or unnamed) function was refused above
         return FUNCTIONS[name](_build(node.args[0], text, off))
     raise _fail(text, col, f"{type(node).__name__} is not allowed here",
                 "Use numbers, z, + - * / ** and the listed functions.")

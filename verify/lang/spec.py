@@ -69,7 +69,7 @@ from pathlib import Path
 from verify.lang.formula import custom
 from verify.model.activations import ACTIVATIONS, Activation, get_activation, homogeneous, leaky_relu, relu_power
 from verify.errors import SpecError, VerifyError
-from verify.model import Model
+from verify.model import Model, Param
 from verify.model.layers import SPEC_RULES
 from verify.model.layers._values import spec_int
 
@@ -128,7 +128,8 @@ class _State:
     """Parse state: declared parameters, the running parameter-layer number n, header line numbers."""
 
     def __init__(self, source: str, lines):
-        self.source, self.lines, self.params, self.n = source, lines, [], 0
+        self.source, self.lines, self.n = source, lines, 0
+        self.params: list[Param] = []
 
     def where(self, label: str) -> str:
         return f"{self.source}:{next(self.lines, '?')} (layer {label})"

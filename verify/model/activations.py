@@ -18,9 +18,11 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -92,6 +94,7 @@ class Activation:
         """Closed form for a non-homogeneous activation."""
         if self.formula is not None:
             return self.formula.xreplace({Z: z})
+        assert self.closed_form is not None, f"{self.name} has no closed form"
         return _CLOSED_FORMS[self.closed_form][0](z)
 
     def numpy(self, z: np.ndarray) -> np.ndarray:
@@ -121,6 +124,7 @@ class Activation:
             return self.numpy(z)  # raises the no-numeric-form error
         pos, neg = (float(s) for s in self.slopes)
         k = self.degree
+        assert k is not None  # slopes are declared only with a degree
         return np.where(z > 0, pos, neg) * k * z ** (k - 1)
 
 
@@ -147,7 +151,7 @@ def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
 
 
-_CLOSED_FORMS = {
+_CLOSED_FORMS: dict[str, tuple[Callable[[Any], Any], Callable[[np.ndarray], np.ndarray]]] = {
     "tanh": (sp.tanh, np.tanh),
     "softplus": (lambda z: sp.log(1 + sp.exp(z)), _softplus),
     "sigmoid": (lambda z: 1 / (1 + sp.exp(-z)), _sigmoid),

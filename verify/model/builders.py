@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from verify.errors import BadInput
 from verify.model.activations import Activation, get_activation
 from verify.model.core import Model
-from verify.model.layers import Act, Dense, DiagonalLinear, Normalize, NormalizedDense
+from verify.model.layers import Act, Dense, DiagonalLinear, LayerBase, Normalize, NormalizedDense
 from verify.model.param import Param
 
 __all__ = ["mlp", "shared_mlp", "normalized_mlp", "diagonal_net"]
@@ -26,10 +26,11 @@ def mlp(widths: Sequence[int], activation: str | Activation | Sequence, bias: bo
         if w < 1:
             raise BadInput(f"Got width={w} for layer {h}; widths must be >= 1.")
     depth = len(widths) - 1
-    acts = list(activation) if isinstance(activation, (list, tuple)) else [activation] * (depth - 1)
+    acts: list = list(activation) if isinstance(activation, (list, tuple)) else [activation] * (depth - 1)
     if len(acts) != depth - 1:
         raise BadInput(f"Got {len(acts)} activations for {depth - 1} hidden layers; give one per hidden layer.")
-    params, layers = [], []
+    params: list[Param] = []
+    layers: list[LayerBase] = []
     for h in range(1, depth + 1):
         params.append(Param(f"W{h}", (widths[h], widths[h - 1])))
         if bias:
@@ -44,7 +45,8 @@ def mlp(widths: Sequence[int], activation: str | Activation | Sequence, bias: bo
 
 def shared_mlp(patterns: Sequence[tuple[tuple[int, ...], ...]], activation, name: str | None = None) -> Model:
     """Net whose layer h has weight matrix filled from vector v{h} by sharing pattern ``patterns[h-1]``."""
-    params, layers = [], []
+    params: list[Param] = []
+    layers: list[LayerBase] = []
     depth = len(patterns)
     for h, pat in enumerate(patterns, 1):
         pat = tuple(tuple(int(e) for e in row) for row in pat)

@@ -59,9 +59,9 @@ def derivatives(loss: str | None, y: Sequence[sp.Expr], rng: np.random.Generator
         t = [draw_rational(rng) for _ in y]
         return [yj - tj for yj, tj in zip(y, t)], t
     if loss in ("logistic", "exponential"):
-        t = int(rng.choice([-1, 1]))
-        m = t * y[0]
-        return [-t / (1 + sp.exp(m)) if loss == "logistic" else -t * sp.exp(-m)], t
+        label = int(rng.choice([-1, 1]))
+        m = label * y[0]
+        return [-label / (1 + sp.exp(m)) if loss == "logistic" else -label * sp.exp(-m)], label
     c = int(rng.integers(len(y)))
     total = sp.Add(*[sp.exp(yj) for yj in y])
     dl = [sp.exp(yj) / total - (1 if j == c else 0) for j, yj in enumerate(y)]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import sympy as sp
+from typing import Any
 
 from verify.certificates import Witness
 from verify.model.chosen_loss import derivatives, formula
@@ -45,7 +46,7 @@ def rational_point(net: SymbolicNet, rng: np.random.Generator, extra: Sequence[s
         subs.update({s: _rational(rng, positive) for s in x})
     for e in extra:
         subs[e] = sp.Rational(1, int(rng.integers(2, 11)))
-    regions = {}
+    regions: dict = {}
     for r in net.regions:
         z = r.preactivation.xreplace(subs).xreplace(regions)
         # Avoid kinks (z == 0, or a max-pooling tie: region_value None): a witness should not
@@ -94,7 +95,7 @@ def find_witness(residuals: Sequence[tuple[str, sp.Expr]], net: SymbolicNet, *, 
             if approx == approx:
                 largest = max(largest, abs(approx))
             if nonzero:
-                params = {name: [[str(subs[s]) for s in M.row(i)] for i in range(M.rows)]
+                params: dict[str, Any] = {name: [[str(subs[s]) for s in M.row(i)] for i in range(M.rows)]
                           for name, M in net.params.items()}
                 params.update({str(e): str(subs[e]) for e in extra})
                 return Witness(
