@@ -11,34 +11,28 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from verify.claims import get_claim
+from importlib import import_module
+
+from verify.claims import CLAIMS, get_claim, require_job
 from verify.errors import BadInput
 
-from .audit_du10 import audit_du10
-from .audit_du12 import audit_du12
-from .audit_du_matfact import audit_du5_du11, audit_du6, audit_du7, audit_du8, audit_du9
 from .auditing import AuditContext
 from .executor import open_pool
-from .companion import COMPANION_AUDITS
 from .results import AuditReport, combine_verdicts, git_revision, library_versions, \
     write_json_atomic, write_text_atomic
 
 __all__ = ["AUDITS", "run_audit", "result_path"]
 
-#: Read-only registry: catalog id -> audit function ``(AuditContext) -> AuditOutcome``.
-#: DU-5 (the setting) is audited together with DU-11 (Figure 1). DU-6 is an identity (``verify
-#: prove`` proves it); the audit measures it along real GD trajectories in float64.
-AUDITS = MappingProxyType({
-    "DU-5": audit_du5_du11,
-    "DU-6": audit_du6,
-    "DU-7": audit_du7,
-    "DU-8": audit_du8,
-    "DU-9": audit_du9,
-    "DU-10": audit_du10,
-    "DU-11": audit_du5_du11,
-    "DU-12": audit_du12,
-    **COMPANION_AUDITS,  # JT-1..JT-5, GB-1, GB-2, WN-1 (numerics/companion.py)
-})
+def _resolve(binding: str):
+    module, function = binding.split(":")
+    return getattr(import_module(f"verify.numerics.{module}"), function)
+
+
+#: Read-only registry: catalog id -> audit function ``(AuditContext) -> AuditOutcome``, built from the
+#: claim registry's ``Claim.audit`` bindings. DU-5 (the setting) is audited together with DU-11
+#: (Figure 1). DU-6 and JT-1 are identities (``verify prove`` proves them); their audits measure the
+#: identity in float64 along real GD trajectories.
+AUDITS = MappingProxyType({c.id: _resolve(c.audit) for c in CLAIMS.values() if c.audit})
 
 
 def result_path(out: Path, claim_id: str, quick: bool) -> Path:
@@ -72,14 +66,8 @@ def run_audit(claim_id: str, *, quick: bool, seed: int = 0, out: Path, workers: 
     claim = get_claim(claim_id)
     fn = AUDITS.get(claim.id)
     if fn is None:
-        if claim.job == "proof":
-            where = f"it is an identity: run 'verify prove {claim.id}'"
-        elif claim.job == "none":
-            where = "it is a note with nothing to run"
-        else:
-            where = "its audit is not implemented yet (see issue 5 and its companions)"
-        raise BadInput(f"Got claim {claim.id} ({claim.kind}); 'verify audit' handles "
-                       f"{', '.join(AUDITS)}; {where}.")
+        require_job(claim, "audit")  # an identity or a note: names the command that handles it
+        raise BadInput(f"{claim.id} has no audit in this version; 'verify list' shows what each id runs.")
     if workers < 1:
         raise BadInput(f"Got workers={workers}; need workers >= 1.")
     out = Path(out)

@@ -6,15 +6,19 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
-from verify.certificates import Verdict
-from verify.claims import CLAIMS, get_claim
+from importlib import import_module
 
-from . import du_hu_lee, ji_telgarsky, normalisation, related
+from verify.certificates import Verdict
+from verify.claims import CLAIMS, get_claim, require_job
+
 from .tasks import ProofTask
 
 __all__ = ["ALL_TASKS", "tasks_for", "run_tasks", "proof_summary"]
 
-ALL_TASKS: tuple[ProofTask, ...] = du_hu_lee.TASKS + ji_telgarsky.TASKS + related.TASKS + normalisation.TASKS
+#: Every proof task, module by module in the order the claim registry first names them (the
+#: registry's ``Claim.proofs`` binding is the one place that says where a claim's proofs live).
+_MODULES = tuple(dict.fromkeys(c.proofs for c in CLAIMS.values() if c.proofs))
+ALL_TASKS: tuple[ProofTask, ...] = tuple(t for m in _MODULES for t in import_module(f"verify.proofs.{m}").TASKS)
 ALL_INDEX = {id(t): n for n, t in enumerate(ALL_TASKS)}
 
 
@@ -26,10 +30,7 @@ def tasks_for(claim_ids: Sequence[str], mode: str = "all") -> tuple[ProofTask, .
         wanted = set()
         for cid in claim_ids:
             claim = get_claim(cid)
-            if claim.job != "proof":
-                from verify.errors import BadInput
-                raise BadInput(f"{claim.id} is a {claim.kind} claim handled by 'verify {claim.job}', not by "
-                               f"'verify prove'. Run 'verify {claim.job} {claim.id}' instead.")
+            require_job(claim, "proof")
             wanted.add(claim.id)
     return tuple(t for t in ALL_TASKS if t.claim_id in wanted and mode in ("all", t.mode))
 

@@ -69,3 +69,34 @@ def test_every_audit_claim_has_an_audit_unless_pending():
 def test_unknown_id_suggests_closest():
     with pytest.raises(UnknownName, match="DU-1"):
         get_claim("DU1")
+
+
+def test_registry_bindings_resolve_and_agree_with_the_jobs():
+    """The claim registry is the one place that binds ids to jobs: every proof binding's module
+    holds tasks of exactly its claims, every audit binding resolves, and the derived registries
+    (proof tasks, audits) hold nothing else."""
+    from importlib import import_module
+
+    from verify.numerics.audit import AUDITS
+    from verify.proofs import ALL_TASKS
+    for claim in CLAIMS.values():
+        if claim.proofs:
+            module = import_module(f"verify.proofs.{claim.proofs}")
+            assert any(t.claim_id == claim.id for t in module.TASKS), claim.id
+        if claim.job == "proof":
+            assert claim.proofs and claim.expects == "proven"
+    assert {t.claim_id for t in ALL_TASKS} == {c.id for c in CLAIMS.values() if c.proofs}
+    assert set(AUDITS) == {c.id for c in CLAIMS.values() if c.audit}
+    assert all(callable(fn) for fn in AUDITS.values())
+
+
+def test_require_job_names_the_command_that_handles_an_id():
+    from verify.claims import get_claim, require_job
+    from verify.errors import BadInput
+    require_job(get_claim("DU-10"), "audit")  # its own job: no error
+    with pytest.raises(BadInput, match=r"'verify prove DU-1'"):
+        require_job(get_claim("DU-1"), "audit")
+    with pytest.raises(BadInput, match=r"'verify audit DU-10'"):
+        require_job(get_claim("DU-10"), "proof")
+    with pytest.raises(BadInput, match="nothing to run"):
+        require_job(get_claim("JT-6"), "audit")

@@ -51,7 +51,8 @@ def test_du_3_prove_json_includes_control_witness(capsys):
     (["prove", "du-10"], "verify audit DU-10"),
     (["prove"], "required"),
     (["frobnicate"], "invalid choice"),
-    (["audit", "DU-1"], "verify proof DU-1"),
+    (["audit", "DU-1"], "verify prove DU-1"),  # the command that exists (it said "verify proof")
+        (["audit", "JT-6"], "nothing to run"),
     (["audit", "XX-1"], "Unknown claim id"),
 ])
 def test_bad_input_exit_2_one_line_no_traceback(args, needle):

@@ -190,10 +190,11 @@ def test_nm_1_du_1_report_flow_drift_checks_pass_and_their_controls_drift(cid):
     # The float64 trajectory check behind a proof row's "float64 flow drift" evidence, and the same
     # trajectory with one term of the quantity dropped (the bias), which must drift.
     from verify.testing.checking import as_quantity
-    from verify.jobs.report import PROPERTY_CHECKS, PROPERTY_TOL, _property
+    from verify.jobs.report import PROPERTY_TOL, _property
     from verify.prove.trajectory import flow_drift
     model, rep = _property(cid, 0)
     assert rep.relative_drift < PROPERTY_TOL
-    dropped = PROPERTY_CHECKS[cid][4].replace(" + norm(b1)**2", "").replace(" + b1[i]**2", "")
-    assert dropped != PROPERTY_CHECKS[cid][4]
+    quantity = CLAIMS[cid].property_check.quantity
+    dropped = quantity.replace(" + norm(b1)**2", "").replace(" + b1[i]**2", "")
+    assert dropped != quantity
     assert flow_drift(model, as_quantity(dropped, model), seed=0, max_evals=20_000).relative_drift > 1e-3

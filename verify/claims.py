@@ -1,23 +1,31 @@
-"""The claim registry, keyed by the stable ids of ``shared/papers/CLAIMS.md``.
+"""The claim registry, keyed by the stable ids of ``shared/papers/CLAIMS.md``: the one place that says
+which job handles a claim.
 
-Each claim declares its source, its kind and the job that handles it. The statements are short
-paraphrases of the catalog; the catalog is the reference and a meta-test checks that the ids
-here and there agree.
+Each claim declares its source, its kind, the job that handles it and what that job must give
+(``expects``), and its bindings: the ``verify.proofs`` module whose ``TASKS`` prove it, the audit
+function (``"module:function"`` in ``verify.numerics``) and the float64 property check of ``verify
+all``. Bindings are names, resolved on use, so this module stays import-free (sweep workers import
+it). ``verify list``, ``verify all``, ``verify prove`` and ``verify audit`` read only this registry.
+The statements are short paraphrases of the catalog; a meta-test checks the ids here and there agree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import Literal
 
-from verify.errors import UnknownName
+from verify.errors import BadInput, UnknownName
 
-__all__ = ["Claim", "CLAIMS", "get_claim", "claims_by_job", "KINDS", "JOBS"]
+__all__ = ["Claim", "CLAIMS", "PropertyCheck", "get_claim", "claims_by_job", "require_job", "KINDS", "JOBS",
+           "COMMAND"]
 
 #: Kinds as in the catalog, plus "setting" and "note" rows that carry no check of their own.
 KINDS = ("identity", "bound", "rate", "asymptotic", "experiment", "setting", "note")
 #: proof = symbolic (``verify prove``); audit = GD experiment (``verify audit``); none = nothing to run.
 JOBS = ("proof", "audit", "none")
+#: The command that runs each job (one rule for "this id belongs to another job").
+COMMAND = MappingProxyType({"proof": "verify prove", "audit": "verify audit", "none": ""})
 
 DU = "Du, Hu & Lee 2018, Algorithmic regularization in learning deep homogeneous models"
 JT = "Ji & Telgarsky 2019, Gradient descent aligns the layers of deep linear networks"
@@ -25,6 +33,21 @@ GB = "Gidel, Bach & Lacoste-Julien 2019, Implicit regularization of discrete gra
 WN = "Chou, Rauhut & Ward 2023, Robust implicit regularization via weight normalization"
 EX = "Related models (catalog section 'Identities that hold for related models')"
 NM = "Normalisation layers (this toolkit; not in the catalog)"
+
+
+@dataclass(frozen=True)
+class PropertyCheck:
+    """A float64 flow-drift check of ``verify all`` on one small network (``verify.prove.trajectory``).
+
+    ``builder`` is ``mlp`` (``shape`` = widths), ``diagonal`` (``shape`` = (n, depth)) or ``layernorm``
+    (``shape`` = widths of a layer-normalised net); ``quantity`` is in the quantity language.
+    """
+
+    builder: Literal["mlp", "diagonal", "layernorm"]
+    shape: tuple[int, ...]
+    activation: str | None
+    bias: bool
+    quantity: str
 
 
 @dataclass(frozen=True)
@@ -40,6 +63,10 @@ class Claim:
         mark: ``paper``, ``derived`` or ``unverified`` as in the catalog; ``toolkit`` for claims
             this toolkit derived itself (not in the catalog).
         statement: a short paraphrase.
+        proofs: the ``verify.proofs`` module whose ``TASKS`` hold this claim's proof tasks.
+        audit: ``"module:function"`` of its audit in ``verify.numerics`` (for an identity, a float64
+            measurement along real GD runs beside the proof).
+        property_check: the float64 property check ``verify all`` adds to the proof row.
     """
 
     id: str
@@ -50,6 +77,14 @@ class Claim:
     mark: str
     statement: str
     in_catalog: bool = True
+    proofs: str | None = None
+    audit: str | None = None
+    property_check: PropertyCheck | None = None
+
+    @property
+    def expects(self) -> str:
+        """The verdict this claim's job must give for the row to pass."""
+        return {"proof": "proven", "audit": "consistent", "none": "not run"}[self.job]
 
 
 _ROWS = (
@@ -116,6 +151,42 @@ _ROWS = (
           "d/dt(||W||_F^2 + ||b||^2) = 0.", in_catalog=False),
 )
 
+_DU_MATFACT = "audit_du_matfact"
+#: Job bindings: claim id -> (proof module, audit "module:function", property check).
+_BINDINGS: dict[str, tuple[str | None, str | None, PropertyCheck | None]] = {
+    "DU-1": ("du_hu_lee", None, PropertyCheck("mlp", (3, 3, 2), "relu", True,
+                                              "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)")),
+    "DU-1gd": ("du_hu_lee", None, None),
+    "DU-1k": ("du_hu_lee", None, PropertyCheck("mlp", (2, 3, 1), "relu2", False,
+                                               "sum(W1[i,:]**2) - 2*sum(W2[:,i]**2)")),
+    "DU-2": ("du_hu_lee", None, PropertyCheck("mlp", (3, 3, 3, 2), "leaky_relu", False, "norm(W2)**2 - norm(W3)**2")),
+    "DU-3": ("du_hu_lee", None, PropertyCheck("mlp", (3, 3, 2), "identity", False, "W1 @ W1.T - W2.T @ W2")),
+    "DU-3gd": ("du_hu_lee", None, None),
+    "DU-4": ("du_hu_lee", None, None),
+    "DU-5": (None, f"{_DU_MATFACT}:audit_du5_du11", None),
+    "DU-6": ("du_hu_lee", f"{_DU_MATFACT}:audit_du6", None),
+    "DU-7": (None, f"{_DU_MATFACT}:audit_du7", None),
+    "DU-8": (None, f"{_DU_MATFACT}:audit_du8", None),
+    "DU-9": (None, f"{_DU_MATFACT}:audit_du9", None),
+    "DU-10": (None, "audit_du10:audit_du10", None),
+    "DU-11": (None, f"{_DU_MATFACT}:audit_du5_du11", None),
+    "DU-12": (None, "audit_du12:audit_du12", None),
+    "JT-1": ("ji_telgarsky", "jt_audits:audit_jt1", None),
+    "JT-2": (None, "jt_audits:audit_jt2", None),
+    "JT-3": (None, "jt_audits:audit_jt3", None),
+    "JT-4": (None, "jt_audits:audit_jt4", None),
+    "JT-5": (None, "jt_audits:audit_jt5", None),
+    "GB-1": (None, "gb_audits:audit_gb1", None),
+    "GB-2": (None, "gb_audits:audit_gb2", None),
+    "WN-1": (None, "wn_audit:audit_wn1", None),
+    "EX-1": ("related", None, PropertyCheck("diagonal", (4, 2), None, False, "u1[i]**2 - u2[i]**2")),
+    "EX-2": ("related", None, PropertyCheck("diagonal", (3, 3), None, False, "u1[i]**2 - u3[i]**2")),
+    "EX-3": ("related", None, None),
+    "NM-1": ("normalisation", None, PropertyCheck("layernorm", (3, 4, 2), "tanh", True, "norm(W1)**2 + norm(b1)**2")),
+}
+_ROWS = tuple(replace(c, **dict(zip(("proofs", "audit", "property_check"), _BINDINGS[c.id]))) if c.id in _BINDINGS
+              else c for c in _ROWS)
+
 #: Read-only registry: catalog id -> Claim.
 CLAIMS: MappingProxyType = MappingProxyType({c.id: c for c in _ROWS})
 
@@ -131,3 +202,15 @@ def get_claim(claim_id: str) -> Claim:
 def claims_by_job(job: str) -> tuple[Claim, ...]:
     """All claims handled by ``job`` in catalog order."""
     return tuple(c for c in _ROWS if c.job == job)
+
+
+def require_job(claim: Claim, job: str) -> None:
+    """The one rule for "this id belongs to another job": a one-line ``BadInput`` naming the command
+    that does handle it (``verify prove DU-1``), or saying a note has nothing to run."""
+    if claim.job == job:
+        return
+    if claim.job == "none":
+        raise BadInput(f"{claim.id} ({claim.kind}) has nothing to run ({claim.statement}); "
+                       "'verify list' shows what each id runs.")
+    raise BadInput(f"{claim.id} ({claim.kind}) is handled by '{COMMAND[claim.job]}', not by "
+                   f"'{COMMAND[job]}'. Run '{COMMAND[claim.job]} {claim.id}' instead.")

@@ -159,11 +159,8 @@ def _cmd_list(args) -> int:
 
 
 def _audit_status(cid: str) -> str:
-    try:
-        from verify.numerics.audit import AUDITS
-    except ImportError:
-        return "audit not implemented yet"
-    return "audit available" if cid in AUDITS else "audit not implemented yet"
+    from verify.claims import CLAIMS
+    return "audit available" if CLAIMS[cid].audit else "no audit"
 
 
 def _cmd_prove(args) -> int:
@@ -282,15 +279,11 @@ def _cmd_discover(args) -> int:
 def _cmd_audit(args) -> int:
     from pathlib import Path
 
-    from verify.claims import get_claim
+    from verify.claims import get_claim, require_job
+    from verify.numerics.audit import run_audit
     claim = get_claim(args.id)
-    if claim.job != "audit":
-        raise BadInput(f"{claim.id} is a {claim.kind} claim handled by 'verify {claim.job}'; "
-                       f"run 'verify {claim.job} {claim.id}'.")
-    try:
-        from verify.numerics.audit import run_audit
-    except ImportError:
-        raise BadInput(f"The audit job for {claim.id} is not implemented in this version yet.") from None
+    if claim.audit is None:
+        require_job(claim, "audit")
     if args.workers < 1:
         raise BadInput(f"Got --workers {args.workers}; need >= 1.")
     report = run_audit(claim.id, quick=args.quick, seed=args.seed, out=Path(args.out), workers=args.workers,

@@ -22,19 +22,11 @@ from verify.claims import CLAIMS
 __all__ = ["ClaimRecord", "run_all", "write_report"]
 
 
-#: Float64 property checks along a gradient-flow trajectory (solve_ivp, rtol 1e-10): the drift of Q
-#: relative to the scale of its terms must stay below PROPERTY_TOL (round-off and integration error
-#: are ~1e-12 here; a non-conserved quantity drifts by ~1e-2).
+#: Float64 property checks along a gradient-flow trajectory (solve_ivp, rtol 1e-10; the networks and
+#: quantities are the claims' ``property_check`` bindings): the drift of Q relative to the scale of
+#: its terms must stay below PROPERTY_TOL (round-off and integration error are ~1e-12 here; a
+#: non-conserved quantity drifts by ~1e-2).
 PROPERTY_TOL = 1e-8
-PROPERTY_CHECKS = {
-    "DU-1": ("mlp", (3, 3, 2), "relu", True, "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"),
-    "DU-2": ("mlp", (3, 3, 3, 2), "leaky_relu", False, "norm(W2)**2 - norm(W3)**2"),
-    "DU-3": ("mlp", (3, 3, 2), "identity", False, "W1 @ W1.T - W2.T @ W2"),
-    "DU-1k": ("mlp", (2, 3, 1), "relu2", False, "sum(W1[i,:]**2) - 2*sum(W2[:,i]**2)"),
-    "EX-1": ("diag", 4, 2, None, "u1[i]**2 - u2[i]**2"),
-    "EX-2": ("diag", 3, 3, None, "u1[i]**2 - u3[i]**2"),
-    "NM-1": ("layernorm", (3, 4, 2), "tanh", True, "norm(W1)**2 + norm(b1)**2"),
-}
 
 
 @dataclass(frozen=True)
@@ -55,9 +47,11 @@ def _property(cid: str, seed: int):
     from verify.testing.checking import as_quantity
     from verify.model import diagonal_net, mlp, normalized_mlp
     from verify.prove.trajectory import flow_drift
-    kind, a, b, c, q = PROPERTY_CHECKS[cid]
+    pc = CLAIMS[cid].property_check
+    assert pc is not None, cid
+    a, b, c, q = pc.shape, pc.activation, pc.bias, pc.quantity
     from verify.errors import DivergenceError
-    model = (mlp(a, b, bias=c) if kind == "mlp" else diagonal_net(a, b) if kind == "diag"
+    model = (mlp(a, b, bias=c) if pc.builder == "mlp" else diagonal_net(*a) if pc.builder == "diagonal"
              else normalized_mlp(a, "layer", b, c, name=f"layernorm {'-'.join(map(str, a))} {b}" + (" +bias" if c else "")))
     # A piecewise-linear flow can slide along a kink, where no explicit solver makes progress; the
     # next seeds are tried (at most 4) and the seed used is part of the report.
@@ -95,7 +89,7 @@ def _proof_record(cid: str, seed: int) -> ClaimRecord:
     verdict = "proven" if all(ok) else ("refuted" if any(v.verdict == "refuted" and t.expect == "proven"
                                                         for t, v in zip(tasks, verdicts)) else "undecided")
     extra = {}
-    if cid in PROPERTY_CHECKS:
+    if CLAIMS[cid].property_check is not None:
         from verify.errors import DivergenceError
         try:
             model, rep = _property(cid, seed)
@@ -115,11 +109,8 @@ def _proof_record(cid: str, seed: int) -> ClaimRecord:
 def _audit_record(cid: str, seed: int, full: bool, out: Path, workers: int, progress: bool,
                   pool=None) -> ClaimRecord:
     c = CLAIMS[cid]
-    try:
-        from verify.numerics.audit import AUDITS, run_audit
-    except ImportError:  # pragma: no cover - numerics is part of the package
-        AUDITS, run_audit = {}, None
-    if cid not in AUDITS:
+    from verify.numerics.audit import run_audit
+    if c.audit is None:
         return ClaimRecord(cid, c.kind, c.job, "not run", "", 0.0, reason="audit not implemented yet")
     t0 = time.perf_counter()
     rep = run_audit(cid, quick=not full, seed=seed, out=out / "audits", workers=workers, progress=progress,
