@@ -184,11 +184,18 @@ _BINDINGS: dict[str, tuple[str | None, str | None, PropertyCheck | None]] = {
     "EX-3": ("related", None, None),
     "NM-1": ("normalisation", None, PropertyCheck("layernorm", (3, 4, 2), "tanh", True, "norm(W1)**2 + norm(b1)**2")),
 }
-_ROWS = tuple(replace(c, **dict(zip(("proofs", "audit", "property_check"), _BINDINGS[c.id]))) if c.id in _BINDINGS
-              else c for c in _ROWS)
+
+def _bound(c: Claim) -> Claim:
+    if c.id not in _BINDINGS:
+        return c
+    proofs, audit, check = _BINDINGS[c.id]
+    return replace(c, proofs=proofs, audit=audit, property_check=check)
+
+
+_REGISTRY: tuple[Claim, ...] = tuple(_bound(c) for c in _ROWS)
 
 #: Read-only registry: catalog id -> Claim.
-CLAIMS: MappingProxyType = MappingProxyType({c.id: c for c in _ROWS})
+CLAIMS: MappingProxyType = MappingProxyType({c.id: c for c in _REGISTRY})
 
 
 def get_claim(claim_id: str) -> Claim:
@@ -201,7 +208,7 @@ def get_claim(claim_id: str) -> Claim:
 
 def claims_by_job(job: str) -> tuple[Claim, ...]:
     """All claims handled by ``job`` in catalog order."""
-    return tuple(c for c in _ROWS if c.job == job)
+    return tuple(c for c in _REGISTRY if c.job == job)
 
 
 def require_job(claim: Claim, job: str) -> None:
