@@ -10,6 +10,7 @@ is rejected with its column. SymPy expressions are *built* from the walk; user t
 from __future__ import annotations
 
 import ast
+import math
 from types import MappingProxyType
 
 import sympy as sp
@@ -36,7 +37,8 @@ _BINARY = {ast.Add: sp.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sp.Mul,
 
 
 def _fail(text: str, col: int, what: str, todo: str) -> SpecError:
-    return SpecError(f"activation formula {text!r}, column {col + 1}: {what}. {todo}")
+    shown = repr(text[:60]) + ("..." if len(text) > 60 else "")  # echoed input stays one short line
+    return SpecError(f"activation formula {shown}, column {col + 1}: {what}. {todo}")
 
 
 def parse_formula(text: str) -> sp.Expr:
@@ -62,6 +64,9 @@ def parse_formula(text: str) -> sp.Expr:
     expr = _build(tree.body, text, offset)
     if not isinstance(expr, sp.Expr) or expr.free_symbols - {Z}:
         raise _fail(text, 0, "not a scalar expression in z", "Use only z, numbers and the listed functions.")
+    if expr.has(sp.I, sp.zoo, sp.oo, sp.nan):
+        raise _fail(text, 0, f"the formula is not a finite real function of z ({_short(expr)})",
+                    "Use real operations, e.g. sqrt(z**2 + 1) rather than sqrt(-1).")
     if Z not in expr.free_symbols:
         raise _fail(text, 0, "the formula does not depend on z", "An activation must use its argument z.")
     return expr
@@ -72,6 +77,10 @@ def _build(node: ast.AST, text: str, off: int) -> sp.Expr:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise _fail(text, col, f"literal {node.value!r} is not a number", "Use numbers such as 2 or 0.5.")
+        if isinstance(node.value, float) and not math.isfinite(node.value):
+            raise _fail(text, col, f"literal {ast.unparse(node)} overflows to infinity", "Use a finite number.")
+        if isinstance(node.value, int) and node.value.bit_length() > 256:
+            raise _fail(text, col, "integer literal of more than 256 bits", "Use a smaller number.")
         # str() keeps the literal exact: 0.1 -> 1/10, not the binary double.
         return sp.Rational(str(node.value)) if isinstance(node.value, float) else sp.Integer(node.value)
     if isinstance(node, ast.Name):
@@ -108,4 +117,10 @@ def _build(node: ast.AST, text: str, off: int) -> sp.Expr:
 
 def custom(text: str, name: str | None = None) -> Activation:
     """A user's activation formula in z, e.g. ``custom("z*sigmoid(z)", "swish")`` (no degree declared)."""
-    return Activation(name or text.strip(), None, formula=parse_formula(text))
+    formula = parse_formula(text)  # first: it refuses a non-text formula in one line
+    return Activation(name or text.strip(), None, formula=formula)
+
+
+def _short(expr: sp.Expr) -> str:
+    shown = sp.sstr(expr)
+    return shown if len(shown) <= 60 else shown[:60] + "..."

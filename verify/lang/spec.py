@@ -81,10 +81,13 @@ def load_spec(path: str | Path) -> Model:
     """Read and validate a spec file; any problem raises ``SpecError`` naming file:line."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the spec ({exc.strerror}); check the path.") from None
-    return parse_spec(text, str(path))
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: byte {exc.start} is not UTF-8; save the spec as UTF-8 text (TOML requires it).") from None
+    # a path with a line break or an escape sequence is shown escaped, so the error stays one line
+    return parse_spec(text, str(path) if str(path).isprintable() else _label(str(path), 200))
 
 
 def _layer_lines(text: str) -> list[int]:
@@ -105,6 +108,12 @@ def _activation(d, where) -> Activation:
             raise SpecError(f"{where}: {exc}") from None
     if not isinstance(name, str):
         raise SpecError(f"{where}: activation layer needs name = \"relu\" (or one of {', '.join(ACTIVATIONS)}).")
+    # A key the named activation does not take is refused, never silently ignored.
+    takes = {"leaky_relu": {"alpha"}, "relu_power": {"k"}, "homogeneous": {"k"}}.get(name, set())
+    unused = sorted(({"alpha", "k"} & set(d)) - takes)
+    if unused:
+        raise SpecError(f"{where}: activation {_label(name)} takes no {', '.join(unused)}; remove it"
+                        + (" or use leaky_relu." if "alpha" in unused else " or use relu_power."))
     try:
         if name == "leaky_relu" and "alpha" in d:
             return leaky_relu(d["alpha"])
@@ -115,6 +124,23 @@ def _activation(d, where) -> Activation:
         return get_activation(name)
     except VerifyError as exc:
         raise SpecError(f"{where}: {exc}") from None
+
+
+def _label(text: str, limit: int = 60) -> str:
+    """User text as it may be echoed on one terminal line: control characters (ANSI escapes, line
+    breaks) shown escaped, and cut to ``limit`` characters."""
+    shown = repr(text[:limit])
+    return shown + ("..." if len(text) > limit else "")
+
+
+def _name(doc, source: str) -> str:
+    name = doc.get("name", Path(source).stem)
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError(f"{source}: name = {str(name)[:60]!r}; give a text label such as name = \"my net\".")
+    if len(name) > 200 or any(not ch.isprintable() for ch in name):
+        raise SpecError(f"{source}: name = {_label(name)} has control characters or more than 200 characters; "
+                        "give a short printable label.")
+    return name
 
 
 def _loss(doc, source) -> str | None:
@@ -166,8 +192,8 @@ def _parse_layers(docs, dim, st: _State, prefix: str):
         kind = d.get("type")
         if not isinstance(kind, str) or kind not in SPEC_RULES:
             from verify.errors import closest
-            near = closest(str(kind), SPEC_RULES)
-            raise SpecError(f"{where}: unknown layer type {kind!r}"
+            near = closest(str(kind)[:60], SPEC_RULES)
+            raise SpecError(f"{where}: unknown layer type {_label(str(kind))}"
                             + (f"; did you mean {near[0]!r}?" if near else "")
                             + f" Allowed: {', '.join(SPEC_RULES)}.")
         rule = SPEC_RULES[kind]
@@ -200,8 +226,8 @@ def parse_spec(text: str, source: str = "<spec>") -> Model:
         raise SpecError(f"{source}: no [[layer]] tables; add at least one dense layer.")
     state = _State(source, iter(_layer_lines(text)))
     layers, dim = _parse_layers(layers_doc, dim, state, "")
-    name = doc.get("name", Path(source).stem)
+    name = _name(doc, source)
     try:
-        return Model(str(name), spec_int(doc, "input", source), tuple(state.params), tuple(layers), _loss(doc, source))
+        return Model(name, spec_int(doc, "input", source), tuple(state.params), tuple(layers), _loss(doc, source))
     except VerifyError as exc:
         raise SpecError(f"{source}: {exc}") from None

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from verify._infra.exact import exact_rational
 from verify.errors import BadInput, UnknownName
 
 #: Exact GELU z * Phi(z) (Hendrycks & Gimpel 2016), not the tanh approximation.
@@ -160,7 +161,7 @@ _CLOSED_FORMS: dict[str, tuple[Callable[[Any], Any], Callable[[np.ndarray], np.n
 
 def leaky_relu(alpha) -> Activation:
     """max(z, alpha z), degree 1; alpha is kept exact (``"1/10"`` or ``0.1`` -> 1/10)."""
-    a = sp.Rational(str(alpha))
+    a = exact_rational(alpha, "leaky_relu alpha", "0.1")
     if not 0 <= a < 1:
         raise BadInput(f"Got leaky_relu alpha={alpha}; alpha must satisfy 0 <= alpha < 1.")
     return Activation(f"leaky_relu({a})", 1, (sp.Integer(1), a))
