@@ -32,6 +32,15 @@ CASES = {
     "name int": ("name = 5\n" + DENSE, "text label"),
     "name ANSI": ('name = "\\u001b[31mred"\n' + DENSE, "control characters"),
     "pattern bool": ('input = 2\n[[layer]]\ntype = "shared"\npattern = [[true, 1], [1, 0]]\n', "integers >= 0"),
+    # size bombs: refused before any work (each took minutes or GiBs before the caps)
+    "padding 10**9": ('input = 8\n[[layer]]\ntype = "conv1d"\nkernel = 2\npadding = 1000000000\n', "above the cap"),
+    "pattern 15M entries": ('input = 1000\n' + '[[layer]]\ntype = "conv1d"\nkernel = 2\npadding = 1000\n' * 2,
+                            "sharing pattern would have"),
+    "out 10**7": ('input = 2\n[[layer]]\ntype = "dense"\nout = 10000000\n', "above the cap 65536"),
+    "diagonal depth 10**6": ('input = 2\n[[layer]]\ntype = "diagonal"\ndepth = 1000000\n', "above the cap 64"),
+    "TOML nesting 5000": ("input = 2\nx = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    "residual nesting 40": ("input = 2\n" + "".join("[[layer" + ".block" * i + ']]\ntype = "residual"\n'
+                                                    for i in range(40)), "nested more than 16"),
 }
 
 

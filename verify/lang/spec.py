@@ -73,7 +73,13 @@ from verify.model import Model, Param
 from verify.model.layers import SPEC_RULES
 from verify.model.layers._values import spec_int
 
-__all__ = ["load_spec", "parse_spec"]
+__all__ = ["load_spec", "parse_spec", "MAX_SPEC_CHARS", "MAX_LAYERS", "MAX_NESTING"]
+
+#: Caps on a spec's size (issue 15): text, layer tables per list, residual nesting. Integer keys have
+#: their own caps (``verify.model.layers._values.CAPS``).
+MAX_SPEC_CHARS = 1_000_000
+MAX_LAYERS = 512
+MAX_NESTING = 16
 
 
 
@@ -184,6 +190,11 @@ class _LayerContext:
 
 def _parse_layers(docs, dim, st: _State, prefix: str):
     """Layers of one list of tables (the top level, or a residual block); returns (layers, width)."""
+    if prefix.count(".") >= MAX_NESTING:
+        raise SpecError(f"{st.where(prefix.rstrip('.'))}: residual blocks nested more than {MAX_NESTING} deep; "
+                        "flatten the architecture.")
+    if len(docs) > MAX_LAYERS:
+        raise SpecError(f"{st.source}: {len(docs)} layer tables in one list, above the cap {MAX_LAYERS}.")
     layers = []
     for idx, d in enumerate(docs):
         where = st.where(f"{prefix}{idx + 1}")
@@ -213,10 +224,15 @@ def _parse_layers(docs, dim, st: _State, prefix: str):
 
 def parse_spec(text: str, source: str = "<spec>") -> Model:
     """Build a ``Model`` from TOML text (see module docstring)."""
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(f"{source}: the spec has {len(text):,} characters, above the cap {MAX_SPEC_CHARS:,}; "
+                        "a spec describes layers, not data.")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{source}: malformed TOML: {exc}. Fix the syntax at that line.") from None
+        raise SpecError(f"{source}: malformed TOML: {str(exc)[:200]}. Fix the syntax at that line.") from None
+    except RecursionError:
+        raise SpecError(f"{source}: the TOML is nested too deeply to read; flatten its arrays and tables.") from None
     unknown = set(doc) - {"name", "input", "layer", "loss"}
     if unknown:
         raise SpecError(f"{source}: unknown top-level key(s) {sorted(unknown)}; allowed: name, input, loss, [[layer]].")

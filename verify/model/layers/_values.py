@@ -7,7 +7,17 @@ from typing import Any
 
 from verify.errors import SpecError
 
-__all__ = ["spec_int", "spec_choice", "spec_kernel", "spec_image", "spec_flag"]
+__all__ = ["spec_int", "spec_choice", "spec_kernel", "spec_image", "spec_flag", "CAPS", "MAX_PATTERN_ENTRIES"]
+
+#: Largest value of each integer spec key. A value above its cap is refused in one line before any
+#: work, instead of hanging or exhausting memory (issue 15: padding = 10**9 took 5.4 GiB). The caps
+#: are far above what an exact proof can handle and what the numeric routes need; the spec reference
+#: lists them.
+CAPS = {"input": 65_536, "out": 65_536, "key_dim": 65_536, "value_dim": 65_536, "tokens": 4_096,
+        "height": 4_096, "width": 4_096, "out_channels": 4_096, "kernel": 1_024, "stride": 1_024,
+        "padding": 1_024, "size": 1_024, "depth": 64, "k": 16}
+#: Largest sharing-pattern table (out x in entries) a spec may build (a 1000 x 1000 table is 10^6).
+MAX_PATTERN_ENTRIES = 4_000_000
 
 
 def spec_int(d: Mapping[str, Any], key: str, where: str, default: int | None = None, low: int = 1) -> int:
@@ -15,7 +25,11 @@ def spec_int(d: Mapping[str, Any], key: str, where: str, default: int | None = N
     if v is None:
         raise SpecError(f"{where}: missing '{key}'; add e.g. {key} = {max(low, 1)}.")
     if not isinstance(v, int) or isinstance(v, bool) or v < low:
-        raise SpecError(f"{where}: '{key}' = {v!r}; it must be an integer >= {low}.")
+        raise SpecError(f"{where}: '{key}' = {str(v)[:40]!r}; it must be an integer >= {low}.")
+    high = CAPS.get(key, 1_000_000)
+    if v > high:
+        raise SpecError(f"{where}: '{key}' = {v} is above the cap {high}; use a smaller value (caps: README, "
+                        "'Writing a spec').")
     return v
 
 

@@ -17,7 +17,7 @@ from verify.errors import ShapeMismatch, SpecError
 from verify.model.param import Param
 from verify.model.patterns import conv1d_pattern, conv2d_pattern
 from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
-from verify.model.layers._values import spec_flag, spec_image, spec_int, spec_kernel
+from verify.model.layers._values import MAX_PATTERN_ENTRIES, spec_flag, spec_image, spec_int, spec_kernel
 
 __all__ = ["Dense", "SPEC", "check_bias"]
 
@@ -123,17 +123,29 @@ def _dense(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase,
     return cls(f"W{n}", f"b{n}" if bias else None), out
 
 
+def _check_table(entries: int, where: str) -> None:
+    """Refuse a sharing-pattern table too large to build, before building it."""
+    if entries > MAX_PATTERN_ENTRIES:
+        raise SpecError(f"{where}: the sharing pattern would have {entries:,} entries, above the cap "
+                        f"{MAX_PATTERN_ENTRIES:,}; use a smaller image, kernel count or padding.")
+
+
 def _shared(kind: str):
     def parse(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:
         where, n = ctx.where, ctx.next_n()
         if kind == "conv1d":
-            pattern = conv1d_pattern(dim, spec_int(d, "kernel", where), spec_int(d, "stride", where, 1),
-                                     spec_int(d, "padding", where, 0, low=0))
+            kernel, stride, pad = (spec_int(d, "kernel", where), spec_int(d, "stride", where, 1),
+                                   spec_int(d, "padding", where, 0, low=0))
+            _check_table(((dim + 2 * pad - kernel) // stride + 1) * dim, where)
+            pattern = conv1d_pattern(dim, kernel, stride, pad)
         elif kind == "conv2d":
             c, h, w = spec_image(d, dim, where, "conv2d")
-            pattern = conv2d_pattern(h, w, spec_kernel(d, "kernel", where), spec_int(d, "stride", where, 1),
-                                     spec_int(d, "padding", where, 0, low=0), channels=c,
-                                     out_channels=spec_int(d, "out_channels", where, 1))
+            k2, stride, pad = spec_kernel(d, "kernel", where), spec_int(d, "stride", where, 1), \
+                spec_int(d, "padding", where, 0, low=0)
+            oc = spec_int(d, "out_channels", where, 1)
+            kh, kw = (k2, k2) if isinstance(k2, int) else k2
+            _check_table(oc * ((h + 2 * pad - kh) // stride + 1) * ((w + 2 * pad - kw) // stride + 1) * dim, where)
+            pattern = conv2d_pattern(h, w, k2, stride, pad, channels=c, out_channels=oc)
         else:
             table = d.get("pattern")
             if (not isinstance(table, list) or not table or
