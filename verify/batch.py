@@ -65,13 +65,17 @@ class BatchCoverage:
                     "theta and eta only (checked by SymPy), so it depends on the points only through their sum. "
                     f"Polarization: R(g_1 + ... + g_N) = sum over subsets U of M(U) with M(U) = sum over V in U of "
                     "(-1)^(|U|-|V|) R(sum_{p in V} g_p), and M(U) = 0 when |U| > "
-                    f"{self.degree} (a monomial of degree {self.degree} involves at most {self.degree} points); "
+                    f"{self.degree} (a monomial of degree {self.degree} involves at most {_points(self.degree)}); "
                     f"the proof covers every batch of at most {n} points (a point with loss derivatives 0 has "
                     "g_p = 0), hence every batch size N and every data set, mean or sum loss alike")
         why = (self.reason if self.degree is None else
                f"the residual has degree {self.degree} in G, more than the {n} points used")
         return (f"{step}. This covers every batch of at most {n} points (a point with loss derivatives 0 "
                 f"drops out), NOT larger batches: {why}")
+
+
+def _points(n: int) -> str:
+    return f"{n} point" + ("" if n == 1 else "s")
 
 
 def gradient_placeholders(params: Mapping[str, sp.Matrix]) -> dict[str, sp.Matrix]:

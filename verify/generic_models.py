@@ -140,10 +140,10 @@ def two_layer_batch(activation: str = "identity", k: int = 1, names=("W_h", "W_{
         W1, W2 = sp.MatrixSymbol(names[0], n1, n0), sp.MatrixSymbol(names[1], n2, n1)
         L = sp.Trace(Delta.T * W2 * W1 * A)
         G1, G2 = L.diff(W1), L.diff(W2)
-        steps = (Step(f"u = {names[1]} {names[0]} A, L = tr(Delta^T u) + const", "layers h, h+1 with phi_h = identity, "
+        lin = (Step(f"u = {names[1]} {names[0]} A, L = tr(Delta^T u) + const", "layers h, h+1 with phi_h = identity, "
                       "batch of B samples (one column each)"),
                  Step(f"G_h = {sp.sstr(G1)},  G_(h+1) = {sp.sstr(G2)}", "SymPy matrix calculus on Trace(Delta^T u)"))
-        return BatchBlock(W1, W2, A, Delta, r, c, G1, G2, None, None, context(), steps,
+        return BatchBlock(W1, W2, A, Delta, r, c, G1, G2, None, None, context(), lin,
                           (*hyp, "phi_h is the identity"))
     if activation != "homogeneous":
         raise NotNormalisable(f"the batch block supports identity and homogeneous activations, not {activation!r}")

@@ -88,7 +88,8 @@ def _hypotheses(model: Model, n_data: int, coverage: BatchCoverage | None) -> li
     ell = ("an undefined differentiable ell(f(x))" if model.loss is None else
            f"the chosen {model.loss} loss ({formula(model.loss)}), through its derivatives dl only")
     hyp = [f"loss L = sum over {n_data} data point(s) of {ell}"
-           + ("; dQ/dt is linear in L, so the proof covers any data set" if coverage is None else "")]
+           + ("; dQ/dt is linear in L (affine in dL/dtheta under momentum) and the proof also holds with "
+              "dl = 0, so it covers any data set" if coverage is None else "")]
     if coverage is not None:
         hyp.append(coverage.hypothesis(n_data))
     seen = set()
