@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 from sympy.polys.domains import QQ
-from sympy.polys.polyerrors import CoercionFailed, PolynomialError
+from sympy.polys.polyerrors import BasePolynomialError
 from sympy.polys.rings import PolyRing
 
 from .certificates import Proven, Refuted, Step, Undecided, Verdict
@@ -179,7 +179,7 @@ def _expands_to_zero(r: sp.Expr, net) -> bool:
     if r.free_symbols and not has_auxiliaries(net) and not r.has(sp.Float):
         try:
             return PolyRing(sorted(r.free_symbols, key=str), QQ).from_expr(r) == 0
-        except (ValueError, CoercionFailed, PolynomialError):
+        except (ValueError, BasePolynomialError):
             pass
     return reduce_residual(sp.expand(r), net) == 0
 
