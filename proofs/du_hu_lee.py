@@ -18,15 +18,17 @@ import sympy as sp
 from verify.certificates import Proven, Step, Undecided
 from verify.claims import get_claim
 from verify.prove.dynamics import ETA
-from verify.prove.generic import (as_expr, context, diagonal_entry, flow_derivative_terms, gd_increment_terms,
+from verify.prove.generic import (NotNormalisable, as_expr, context, diagonal_entry, flow_derivative_terms, gd_increment_terms,
                             negate, terms, trace_terms)
-from verify.prove.generic_models import WIDTHS, generic_verdict, two_layer
+from verify.testing.checking import as_increment, as_quantity
+from verify.prove.generic_models import WIDTHS, generic_verdict, two_layer, two_layer_batch
 from verify.model import conv1d_pattern, mlp, shared_mlp
 from verify.prove.concrete import Quantity, prove_conserved
 
 from .tasks import ProofTask
 
-__all__ = ["TASKS", "neuron_balance", "layer_balance", "matrix_balance", "sq"]
+__all__ = ["TASKS", "neuron_balance", "layer_balance", "matrix_balance", "sq", "NEURON_GD", "MATRIX_GD", "DET_TERM",
+           "gd_claim"]
 
 DIAG_REASON = "D diagonal: e_i^T D = d_i e_i^T, D e_i = d_i e_i; a 1x1 product equals its transpose"
 
@@ -68,24 +70,18 @@ def matrix_balance(h: int, sign: int = 1) -> Quantity:
     return Quantity(text, lambda P: sign * (P[a] * P[a].T - P[b].T * P[b]))
 
 
-def _neuron_gd_increment(model):
-    dense = [l.weight for l in model.layers if hasattr(l, "weight")]
-
-    def inc(P, net, eta):
-        out = {}
-        for h in range(len(dense) - 1):
-            G, Gn = net.grad_matrix(dense[h]), net.grad_matrix(dense[h + 1])
-            for i in range(G.rows):
-                out[f"[h={h + 1},i={i}]"] = eta**2 * (sq(G[i, :]) - sq(Gn[:, i]))
-        return out
-    return inc
+#: The catalog's GD claims in the quantity language (``verify check --increment`` takes the same text):
+#: (quantity, increment) with G_W = dL/dW and eta the step.
+NEURON_GD = ("sum(W1[i,:]**2) - sum(W2[:,i]**2)", "eta**2*(sum(G_W1[i,:]**2) - sum(G_W2[:,i]**2))")
+MATRIX_GD = ("W1 @ W1.T - W2.T @ W2", "eta**2*(G_W1 @ G_W1.T - G_W2.T @ G_W2)")
+#: For a 2x2 matrix M, tr(M) M - M M = det(M) I (Cayley-Hamilton); 0 whenever M has rank one, so
+#: for a one-point gradient of a linear layer. Added to a correct increment: a negative control.
+DET_TERM = " + eta**2*(trace(G_W1)*G_W1 - G_W1 @ G_W1)"
 
 
-def _matrix_gd_increment(h: int, sign: int = 1):
-    def inc(P, net, eta):
-        G, Gn = net.grad_matrix(f"W{h}"), net.grad_matrix(f"W{h + 1}")
-        return sign * eta**2 * (G * G.T - Gn.T * Gn)
-    return inc
+def gd_claim(model, quantity: str, increment: str):
+    """(Quantity, Increment) parsed from the quantity language against ``model``."""
+    return as_quantity(quantity, model), as_increment(increment, model)
 
 
 # ---------------------------------------------------------------- generic proofs
@@ -94,25 +90,67 @@ def _statement(cid):
     return get_claim(cid).statement
 
 
-def du1_generic(claim_id="DU-1", k=1, dynamics="flow", activation="homogeneous", weight=None):
-    """Per-neuron balance, generic widths: entry (i, i) of W_h W_h^T - k W_{h+1}^T W_{h+1}."""
+#: Claimed GD increments of the generic proofs: the exact one and the negative controls.
+GD_CLAIMS = {
+    "exact": "",
+    "dropped": "control: increment 0 (the eta^2 term dropped)",
+    "sign": "control: the eta^2 increment with the wrong sign",
+    "rank-one": "control: + eta^2 (tr(M) M - M M), M = G_h W_h^T (0 whenever M has rank one, as for one sample)",
+}
+
+
+def _gd_claimed(kind: str, inc, M=None):
+    if kind not in GD_CLAIMS or (kind == "rank-one" and M is None):
+        raise ValueError(f"claimed={kind!r}: use one of {', '.join(GD_CLAIMS)}")
+    if kind == "exact":
+        return ETA**2 * inc
+    if kind == "dropped":
+        return sp.ZeroMatrix(*inc.shape)
+    if kind == "sign":
+        return -ETA**2 * inc
+    return ETA**2 * inc + ETA**2 * (sp.Trace(M) * M - M * M)
+
+
+def _not_normalisable(claim_id, title, dynamics, exc, t0):
+    return Undecided(claim_id=claim_id, title=title, mode="generic", dynamics=dynamics, statement=_statement(claim_id),
+                     seconds=time.perf_counter() - t0, reason=f"outside the generic engine: {exc}")
+
+
+def du1_generic(claim_id="DU-1", k=1, dynamics="flow", activation="homogeneous", weight=None, claimed="exact"):
+    """Per-neuron balance, generic widths: entry (i, i) of W_h W_h^T - k W_{h+1}^T W_{h+1}.
+
+    Flow: one sample (dQ/dt is linear in L). GD: a batch of B samples (``two_layer_batch``);
+    ``claimed`` picks the exact increment or a negative control (``GD_CLAIMS``).
+    """
     t0 = time.perf_counter()
-    g = two_layer(activation, k)
     kq = k if weight is None else weight
+    title = f"per-neuron balance, degree-{k} activation" if activation == "homogeneous" else f"per-neuron, phi: {activation}"
+    if dynamics == "gd":
+        title += f", batch of B samples{', ' + GD_CLAIMS[claimed] if GD_CLAIMS.get(claimed) else ''}"
+        try:
+            b = two_layer_batch(activation, k)
+        except NotNormalisable as exc:
+            return _not_normalisable(claim_id, title, dynamics, exc, t0)
+        row, col = as_expr(b.row), as_expr(b.col)
+        Q = b.r * b.r.T - kq * b.c.T * b.c
+        claim = _gd_claimed(claimed, row * row.T - kq * col.T * col)
+        pairs = gd_increment_terms(Q, {b.r: row, b.c: col}, ETA, b.ctx) + negate(terms(claim, b.ctx))
+        steps = [*b.steps,
+                 Step(f"Q_i = {sp.sstr(Q)}", "||W_h[i,:]||^2 = r r^T, ||W_(h+1)[:,i]||^2 = c^T c (r = row i of W_h, "
+                                           "c = column i of W_(h+1))"),
+                 Step(f"Q_i(W - eta G) - Q_i(W) - ({sp.sstr(claim)}) = {sp.sstr(as_expr(pairs))}",
+                      "one GD step: r -> r - eta e_i^T G_h, c -> c - eta G_(h+1) e_i; expanded exactly by SymPy")]
+        return generic_verdict(claim_id, title, _statement(claim_id), dynamics, pairs, "scalar", steps,
+                               b.hypotheses, b.ctx, t0, "the terms cancel pairwise (a 1x1 word equals its transpose, "
+                                                        "D_i^T = D_i)")
+    g = two_layer(activation, k)
     Q = g.W1 * g.W1.T - kq * g.W2.T * g.W2
     steps = [*g.steps, Step(f"Q = {sp.sstr(Q)};  the DU-1 quantity of neuron i is e_i^T Q e_i",
                             "||W_h[i,:]||^2 = (W_h W_h^T)[i,i], ||W_(h+1)[:,i]||^2 = (W_(h+1)^T W_(h+1))[i,i]")]
-    if dynamics == "flow":
-        pairs = flow_derivative_terms(Q, {g.W1: -g.G1, g.W2: -g.G2}, g.ctx)
-        steps.append(Step(f"dQ/dt = {sp.sstr(as_expr(pairs))}", "gradient flow W' = -G, SymPy derivative of Q(W - tG) at t = 0"))
-    else:
-        inc = g.G1 * g.G1.T - kq * g.G2.T * g.G2
-        pairs = gd_increment_terms(Q, {g.W1: g.G1, g.W2: g.G2}, ETA, g.ctx) + negate(terms(ETA**2 * inc, g.ctx))
-        steps.append(Step(f"Q(W - eta G) - Q(W) - eta^2 ({sp.sstr(inc)}) = {sp.sstr(as_expr(pairs))}",
-                          "one GD step, expanded exactly by SymPy"))
+    pairs = flow_derivative_terms(Q, {g.W1: -g.G1, g.W2: -g.G2}, g.ctx)
+    steps.append(Step(f"dQ/dt = {sp.sstr(as_expr(pairs))}", "gradient flow W' = -G, SymPy derivative of Q(W - tG) at t = 0"))
     diag = diagonal_entry(pairs, g.e, g.D, g.d)
     steps.append(Step(f"e_i^T (...) e_i = {sp.sstr(as_expr(diag))}", DIAG_REASON))
-    title = f"per-neuron balance, degree-{k} activation" if activation == "homogeneous" else f"per-neuron, phi: {activation}"
     return generic_verdict(claim_id, title, _statement(claim_id), dynamics, diag, "scalar", steps,
                            g.hypotheses, g.ctx, t0, "the terms cancel pairwise")
 
@@ -150,21 +188,30 @@ def du2_generic():
                            "trace", steps, g.hypotheses, g.ctx, t0, "tr(AB) = tr(BA) and tr(A) = tr(A^T), D^T = D")
 
 
-def du3_generic(claim_id="DU-3", dynamics="flow", sign=1, activation="identity"):
+def du3_generic(claim_id="DU-3", dynamics="flow", sign=1, activation="identity", claimed="exact"):
+    """Matrix balance sign*(W_h W_h^T - W_(h+1)^T W_(h+1)). Flow: one sample; GD: a batch of B
+    samples, ``claimed`` picks the exact increment or a negative control (``GD_CLAIMS``)."""
     t0 = time.perf_counter()
     names = ("W_h", "W_{h+1}") if claim_id != "JT-1" else ("W_k", "W_{k+1}")
-    g = two_layer(activation, 1, names)
-    Q = sign * (g.W1 * g.W1.T - g.W2.T * g.W2)
-    steps = list(g.steps)
-    if dynamics == "flow":
-        pairs = flow_derivative_terms(Q, {g.W1: -g.G1, g.W2: -g.G2}, g.ctx)
-        steps.append(Step(f"d/dt ({sp.sstr(Q)}) = {sp.sstr(as_expr(pairs))}", "gradient flow, SymPy"))
-    else:
-        inc = sign * (g.G1 * g.G1.T - g.G2.T * g.G2)
-        pairs = gd_increment_terms(Q, {g.W1: g.G1, g.W2: g.G2}, ETA, g.ctx) + negate(terms(ETA**2 * inc, g.ctx))
-        steps.append(Step(f"Q(W - eta G) - Q(W) - eta^2 ({sp.sstr(inc)}) = {sp.sstr(as_expr(pairs))}",
-                          "one GD step, expanded exactly by SymPy"))
     title = "matrix balance, linear layer" if activation == "identity" else f"matrix balance, phi: {activation}"
+    if dynamics == "gd":
+        title += f", batch of B samples{', ' + GD_CLAIMS[claimed] if GD_CLAIMS.get(claimed) else ''}"
+        try:
+            g = two_layer_batch(activation, 1, names)
+            if g.G1 is None:
+                raise NotNormalisable("the full batch gradient needs phi_h = identity")
+        except NotNormalisable as exc:
+            return _not_normalisable(claim_id, title, dynamics, exc, t0)
+        Q = sign * (g.W1 * g.W1.T - g.W2.T * g.W2)
+        claim = _gd_claimed(claimed, sign * (g.G1 * g.G1.T - g.G2.T * g.G2), g.G1 * g.W1.T)
+        pairs = gd_increment_terms(Q, {g.W1: g.G1, g.W2: g.G2}, ETA, g.ctx) + negate(terms(claim, g.ctx))
+        steps = [*g.steps, Step(f"Q(W - eta G) - Q(W) - ({sp.sstr(claim)}) = {sp.sstr(as_expr(pairs))}",
+                                "one GD step, expanded exactly by SymPy")]
+    else:
+        g = two_layer(activation, 1, names)
+        Q = sign * (g.W1 * g.W1.T - g.W2.T * g.W2)
+        pairs = flow_derivative_terms(Q, {g.W1: -g.G1, g.W2: -g.G2}, g.ctx)
+        steps = [*g.steps, Step(f"d/dt ({sp.sstr(Q)}) = {sp.sstr(as_expr(pairs))}", "gradient flow, SymPy")]
     return generic_verdict(claim_id, title, _statement(claim_id), dynamics, pairs, "matrix", steps, g.hypotheses,
                            g.ctx, t0, "non-commutative terms cancel exactly")
 
@@ -221,9 +268,10 @@ ACTS = ("relu", "leaky_relu", "identity")
 SIZES = tuple((w,) * (depth + 1) for depth in (2, 3) for w in (1, 2, 3))
 
 
-def _concrete(claim_id, model, quantity, dynamics="flow", increment=None):
-    return prove_conserved(model, quantity, dynamics=dynamics, increment=increment, claim_id=claim_id,
-                           statement=_statement(claim_id))
+def _concrete(claim_id, model, quantity, increment=None):
+    """Flow without ``increment``; one GD step (batch of >= 2 points, ``verify.prove.batch``) with it."""
+    return prove_conserved(model, quantity, dynamics="gd" if increment else "flow", increment=increment,
+                           claim_id=claim_id, statement=_statement(claim_id))
 
 
 def _du6_model_check(d1, d2, r):
@@ -274,8 +322,7 @@ def _tasks():
         add(ProofTask("DU-1", f"{net.name}", "concrete", partial(_concrete, "DU-1", net, neuron_balance(net))))
         for act in ("relu", "identity"):
             net = mlp((w, w, w), act)
-            add(ProofTask("DU-1gd", net.name, "concrete", partial(
-                _concrete, "DU-1gd", net, neuron_balance(net), "gd", _neuron_gd_increment(net))))
+            add(ProofTask("DU-1gd", net.name, "concrete", partial(_concrete, "DU-1gd", net, *gd_claim(net, *NEURON_GD))))
         net = mlp((w, w, w), "relu2")
         add(ProofTask("DU-1k", net.name, "concrete", partial(_concrete, "DU-1k", net, neuron_balance(net, k=2))))
     for widths in SIZES:
@@ -285,8 +332,7 @@ def _tasks():
         add(ProofTask("DU-3", net.name, "concrete", partial(_concrete, "DU-3", net, matrix_balance(1))))
     for w in (1, 2, 3):
         net = mlp((w, w, w), "identity")
-        add(ProofTask("DU-3gd", net.name, "concrete", partial(
-            _concrete, "DU-3gd", net, matrix_balance(1), "gd", _matrix_gd_increment(1))))
+        add(ProofTask("DU-3gd", net.name, "concrete", partial(_concrete, "DU-3gd", net, *gd_claim(net, *MATRIX_GD))))
     conv = shared_mlp([conv1d_pattern(5, 3), conv1d_pattern(3, 2)], "relu", name="conv1d(5->3->2, k=3,2)-relu")
     sparse = shared_mlp([((1, 0, 2), (2, 1, 0)), ((1, 1), (0, 2))], "leaky_relu", name="sparse-shared(3->2->2)-leaky")
     for net in (conv, sparse):
@@ -305,6 +351,19 @@ def _tasks():
     net = mlp((2, 2, 2), "relu", bias=True)
     add(ProofTask("DU-1", "control: bias left out of the quantity", "concrete",
                   partial(_concrete, "DU-1", net, neuron_balance(net, with_bias=False)), expect="refuted"))
+    # GD controls: wrong increments. The det term vanishes for every one-point gradient of the
+    # linear layer (rank one), so a one-point "proof" would accept it; the batch must refute it.
+    net = mlp((2, 2, 2), "identity")
+    add(ProofTask("DU-3gd", "control: + eta^2 det(G_W1) I (0 for one data point)", "concrete", partial(
+        _concrete, "DU-3gd", net, *gd_claim(net, MATRIX_GD[0], MATRIX_GD[1] + DET_TERM)), expect="refuted"))
+    net = mlp((2, 2, 2), "relu")
+    add(ProofTask("DU-1gd", "control: increment 0 (GD does not conserve it)", "concrete", partial(
+        _concrete, "DU-1gd", net, *gd_claim(net, NEURON_GD[0], "0")), expect="refuted"))
+    # Generic GD controls: a generic residual is never a counterexample, so "undecided" is the "no".
+    for cid, claimed, run in (("DU-1gd", "dropped", partial(du1_generic, "DU-1gd", 1, "gd", claimed="dropped")),
+                              ("DU-3gd", "sign", partial(du3_generic, "DU-3gd", "gd", claimed="sign")),
+                              ("DU-3gd", "rank-one", partial(du3_generic, "DU-3gd", "gd", claimed="rank-one"))):
+        add(ProofTask(cid, GD_CLAIMS[claimed], "generic", run, expect="undecided"))
     return tuple(T)
 
 

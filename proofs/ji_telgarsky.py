@@ -14,10 +14,13 @@ from functools import partial
 
 from verify.model import mlp
 
-from .du_hu_lee import _concrete, _matrix_gd_increment, du3_generic, matrix_balance
+from .du_hu_lee import _concrete, du3_generic, gd_claim, matrix_balance
 from .tasks import ProofTask
 
-__all__ = ["TASKS"]
+__all__ = ["TASKS", "JT_GD"]
+
+#: JT-1's GD claim in the quantity language (as ``verify check --increment`` takes it).
+JT_GD = ("W2.T @ W2 - W1 @ W1.T", "eta**2*(G_W2.T @ G_W2 - G_W1 @ G_W1.T)")
 
 
 def _tasks():
@@ -28,8 +31,7 @@ def _tasks():
         net = mlp((2,) * depth + (1,), "identity")
         T.append(ProofTask("JT-1", f"{net.name}-flow", "concrete",
                            partial(_concrete, "JT-1", net, matrix_balance(1, sign=-1))))
-        T.append(ProofTask("JT-1", f"{net.name}-gd", "concrete", partial(
-            _concrete, "JT-1", net, matrix_balance(1, sign=-1), "gd", _matrix_gd_increment(1, sign=-1))))
+        T.append(ProofTask("JT-1", f"{net.name}-gd", "concrete", partial(_concrete, "JT-1", net, *gd_claim(net, *JT_GD))))
     return tuple(T)
 
 

@@ -186,3 +186,63 @@ def test_strategies_reject_invalid_bounds():
 def test_du_1_readme_strategy_example(model):
     """The snippet in the README, verbatim."""
     assert_conserved(model, "sum(W1[i,:]**2) - sum(W2[:,i]**2)")
+
+
+# --------------------------------------------------------------- GD increments (issue 14)
+def test_du_3gd_check_increment_text_proven_and_det_control_refuted():
+    """A user states DU-3gd on their own net in the quantity language; adding eta^2 det(G_W1) I
+    (tr(M) M - M M for 2x2) must be refuted with an exact witness on a batch of 2 points."""
+    from verify.proofs.du_hu_lee import DET_TERM, MATRIX_GD
+    net = mlp((2, 2, 2), "identity")
+    v = check(net, MATRIX_GD[0], dynamics="gd", increment=MATRIX_GD[1])
+    assert isinstance(v, Proven) and MATRIX_GD[1] in v.statement
+    assert any("every batch size N" in h for h in v.hypotheses)
+    bad = check(net, MATRIX_GD[0], dynamics="gd", increment=MATRIX_GD[1] + DET_TERM)
+    assert isinstance(bad, Refuted) and bad.witness.certified == "exact rational" and len(bad.witness.data) == 2
+
+
+def test_du_1gd_jt_1_ex_1_check_increment_text():
+    from verify.model import diagonal_net
+    from verify.proofs.du_hu_lee import NEURON_GD
+    from verify.proofs.ji_telgarsky import JT_GD
+    from verify.proofs.related import EX1_GD
+    relu = mlp((2, 3, 2), "relu")
+    assert check(relu, NEURON_GD[0], dynamics="gd", increment=NEURON_GD[1]).verdict == "proven"
+    wrong = "eta**2*(sum(G_W1[i,:]**2) - 2*sum(G_W2[:,i]**2))"  # wrong weight on the outgoing term
+    assert check(relu, NEURON_GD[0], dynamics="gd", increment=wrong).verdict == "refuted"
+    deep = mlp((2, 2, 2, 1), "identity")
+    assert check(deep, JT_GD[0], dynamics="gd", increment=JT_GD[1]).verdict == "proven"
+    flipped = "eta**2*(G_W1 @ G_W1.T - G_W2.T @ G_W2)"  # DU-3's orientation for JT-1's Q
+    assert check(deep, JT_GD[0], dynamics="gd", increment=flipped).verdict == "refuted"
+    diag = diagonal_net(2, 2)
+    assert check(diag, EX1_GD[0], dynamics="gd", increment=EX1_GD[1]).verdict == "proven"
+    assert check(diag, EX1_GD[0], dynamics="gd", increment="-" + EX1_GD[1]).verdict == "refuted"
+
+
+def test_gd_increment_scalar_applies_to_every_entry():
+    net = mlp((1, 1, 1), "identity")
+    # Q = W1^2 - W2^2 is a scalar here; its exact GD increment eta^2 (G_W1^2 - G_W2^2)
+    v = check(net, "W1 @ W1.T - W2.T @ W2", dynamics="gd", increment="eta**2*(G_W1[0,0]**2 - G_W2[0,0]**2)")
+    assert v.verdict == "proven"
+
+
+@pytest.mark.parametrize("kwargs, exc, needle", [
+    (dict(increment="eta**2*G_W1", dynamics="flow"), BadInput, "dynamics 'gd'"),
+    (dict(increment="eta**2*G_W3", dynamics="gd"), BadInput, "Closest: G_W"),
+    (dict(increment="eta**2*(G_W1 @", dynamics="gd"), SpecError, "increment: unexpected end of the increment"),
+    (dict(increment="eta**2*G_W1[0,:]", dynamics="gd"), BadInput, "give the increment the quantity's free indices"),
+    (dict(increment="__import__('os')", dynamics="gd"), SpecError, "increment: unexpected"),
+    (dict(increment="eta**2*G_W1 @ G_W1.T", dynamics="gd", n_data=1), BadInput, ">= 2 points"),
+])
+def test_gd_increment_bad_input(kwargs, exc, needle):
+    net = mlp((2, 2, 2), "identity")
+    with pytest.raises(exc, match=needle.replace("(", r"\(").replace("*", r"\*")):
+        check(net, "W1 @ W1.T - W2.T @ W2", **kwargs)
+
+
+def test_gd_increment_reserved_names_clash_with_a_parameter():
+    from verify.testing.checking import as_increment
+    from verify.model import Dense, Model, Param
+    net = Model("eta-net", 2, (Param("eta", (1, 2)),), (Dense("eta"),))
+    with pytest.raises(BadInput, match="reserves for the GD step"):
+        as_increment("eta**2", net)

@@ -73,3 +73,56 @@ def test_du_1_discover_cli_finds_per_neuron_laws():
     assert "polynomial laws (each PROVEN): 3" in out and "independent conservation laws: 3" in out
     code, _, err = run("discover", "examples/tanh_two_layer.toml")
     assert code == 2 and "homogeneous" in err and "Traceback" not in err
+
+
+_LINEAR_222 = """name = "linear-2-2-2"
+input = 2
+
+[[layer]]
+type = "dense"
+out = 2
+
+[[layer]]
+type = "activation"
+name = "identity"
+
+[[layer]]
+type = "dense"
+out = 2
+"""
+
+
+def test_du_3gd_check_increment_cli_proves_and_refutes_det_control(tmp_path):
+    """The issue-14 reproduction from the command line: DU-3gd's increment is PROVEN (exit 0) over a
+    batch of 2 points; adding eta^2 det(G_W1) I (= tr(G) G - G G for 2x2) is REFUTED (exit 1) with an
+    exact witness of two data points."""
+    spec = tmp_path / "linear.toml"
+    spec.write_text(_LINEAR_222)
+    q, inc = "W1 @ W1.T - W2.T @ W2", "eta**2*(G_W1 @ G_W1.T - G_W2.T @ G_W2)"
+    code, out, err = run("check", str(spec), "--quantity", q, "--dynamics", "gd", "--increment", inc, "--json")
+    assert code == 0, err
+    v = json.loads(out)
+    assert v["verdict"] == "proven" and any("every batch size N" in h for h in v["hypotheses"])
+    det = inc + " + eta**2*(trace(G_W1)*G_W1 - G_W1 @ G_W1)"
+    code, out, err = run("check", str(spec), "--quantity", q, "--dynamics", "gd", "--increment", det, "--json")
+    assert code == 1, err
+    v = json.loads(out)
+    assert v["verdict"] == "refuted" and v["witness"]["certified"] == "exact rational"
+    assert len(v["witness"]["data"]) == 2 and v["witness"]["value"] != "0"
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--increment", "eta**2*G_W1"], "add --dynamics gd"),
+    (["--dynamics", "gd", "--increment", "eta**2*G_W9"], "Unknown parameter 'G_W9'"),
+    (["--dynamics", "gd", "--increment", "eta**2*(G_W1"], "increment: unexpected end"),
+])
+def test_check_increment_bad_input_exit_2(tmp_path, extra, needle):
+    spec = tmp_path / "linear.toml"
+    spec.write_text(_LINEAR_222)
+    code, out, err = run("check", str(spec), "--quantity", "W1 @ W1.T - W2.T @ W2", *extra)
+    assert code == 2 and needle in err and "Traceback" not in err and err.count("\n") == 1, err
+
+
+def test_check_help_documents_increment():
+    code, out, _ = run("check", "--help")
+    assert code == 0 and "--increment" in out and "G_<param>" in out and "eta" in out

@@ -9,13 +9,16 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from verify.prove.batch import gd_coverage
 from verify.certificates import Proven, Refuted
+from verify.prove.dynamics import ETA, gd_increment
+from verify.errors import BadInput
 from verify.model import mlp
 from verify.interpret.numeric import fd_gradient, flat, forward, square_loss, unflat
-from verify.proofs.du_hu_lee import (_matrix_gd_increment, du1_generic, du3_generic, matrix_balance,
+from verify.proofs.du_hu_lee import (DET_TERM, MATRIX_GD, du1_generic, du3_generic, gd_claim, matrix_balance,
                                      neuron_balance, sq)
-from verify.prove.concrete import Quantity, prove_conserved
-from verify.interpret.symbolic import symbolic_net
+from verify.prove.concrete import Increment, Quantity, entries, prove_conserved
+from verify.interpret.symbolic import param_matrices, symbolic_net
 from verify.prove.witness import rational_point
 
 
@@ -36,20 +39,110 @@ def test_du_1_mutation_wrong_activation_is_refuted(act):
     assert isinstance(prove_conserved(net, neuron_balance(net)), Refuted)
 
 
+def _matrix_increment(extra=None) -> Increment:
+    """DU-3gd's increment through the Python API (``extra(G)`` is added: a mutation)."""
+    def build(P, G, eta):
+        inc = eta**2 * (G["W1"] * G["W1"].T - G["W2"].T * G["W2"])
+        return inc + extra(G, eta) if extra else inc
+    return Increment("eta^2 (G1 G1^T - G2^T G2)" + (" + mutation" if extra else ""), build)
+
+
 def test_du_3gd_mutation_dropped_term_is_refuted():
     net = mlp((2, 2, 2), "identity")
-
-    def dropped(P, n, eta):  # eta^2 G_h G_h^T only: the G_{h+1} term dropped
-        G = n.grad_matrix("W1")
-        return eta**2 * G * G.T
+    dropped = Increment("eta^2 G_h G_h^T only", lambda P, G, eta: eta**2 * G["W1"] * G["W1"].T)
     v = prove_conserved(net, matrix_balance(1), dynamics="gd", increment=dropped)
     assert isinstance(v, Refuted)
     assert "eta" in v.witness.params  # the witness fixes the step size too
 
 
-def test_du_3gd_correct_increment_is_proven():
+def test_du_3gd_correct_increment_is_proven_on_a_batch():
     net = mlp((2, 2, 2), "identity")
-    assert isinstance(prove_conserved(net, matrix_balance(1), dynamics="gd", increment=_matrix_gd_increment(1)), Proven)
+    v = prove_conserved(net, matrix_balance(1), dynamics="gd", increment=_matrix_increment())
+    assert isinstance(v, Proven)
+    assert "sum over 2 data point(s)" in v.hypotheses[0]
+    assert any("every batch size N" in h for h in v.hypotheses)
+
+
+def _det(G, eta):
+    return eta**2 * G["W1"].det() * sp.eye(2)
+
+
+def test_du_3gd_det_term_vanishes_for_one_point_but_is_refuted_on_a_batch():
+    """The issue-14 reproduction: eta^2 det(G_W1) I is 0 for every one-point gradient of the linear
+    2-2-2 net (rank one), so one point cannot tell it apart; the batch of 2 refutes it exactly."""
+    net = mlp((2, 2, 2), "identity")
+    one = symbolic_net(net, 1)
+    G1 = one.grad_matrix("W1")
+    assert sp.expand(G1.det()) == 0  # why a one-point "proof" accepted it
+    q = matrix_balance(1)
+    bad = _matrix_increment(_det)
+    v = prove_conserved(net, q, dynamics="gd", increment=bad)
+    assert isinstance(v, Refuted) and v.witness.certified == "exact rational"
+    assert len(v.witness.data) == 2 and v.witness.value != "0"
+    # a GD proof on one point is not offered at all
+    with pytest.raises(BadInput, match=">= 2 points"):
+        prove_conserved(net, q, dynamics="gd", increment=bad, n_data=1)
+    # the same claim in the quantity language (tr(M) M - M M = det(M) I for 2x2), as --increment takes it
+    q2, inc2 = gd_claim(net, MATRIX_GD[0], MATRIX_GD[1] + DET_TERM)
+    v2 = prove_conserved(net, q2, dynamics="gd", increment=inc2)
+    assert isinstance(v2, Refuted)
+
+
+def test_du_3gd_det_witness_recomputed_numerically():
+    """The refutation's exact value equals Q(theta - eta G) - Q(theta) - claimed computed in floats
+    from the witness: NumPy forward pass, finite-difference gradient of the square loss on both points."""
+    net = mlp((2, 2, 2), "identity")
+    v = prove_conserved(net, matrix_balance(1), dynamics="gd", increment=_matrix_increment(_det))
+    w = v.witness
+    P = {p.name: np.array([[float(sp.Rational(e)) for e in row] for row in w.params[p.name]]).reshape(p.shape)
+         for p in net.params}
+    eta = float(sp.Rational(w.params["eta"]))
+    X = np.array([[float(sp.Rational(e)) for e in x] for x in w.data])
+    T = np.array([[float(sp.Rational(e)) for e in t] for t in eval_targets(w.loss)])
+    G = unflat(net, fd_gradient(lambda th: square_loss(net, unflat(net, th), X, T), flat(net, P)))
+
+    def Q(W1, W2):
+        return W1 @ W1.T - W2.T @ W2
+    moved = Q(P["W1"] - eta * G["W1"], P["W2"] - eta * G["W2"]) - Q(P["W1"], P["W2"])
+    claimed = eta**2 * (G["W1"] @ G["W1"].T - G["W2"].T @ G["W2"] + np.linalg.det(G["W1"]) * np.eye(2))
+    r, c = (int(x) for x in w.entry[w.entry.index("[") + 1:w.entry.index("]")].split(","))  # "DeltaQ[r,c] - ..."
+    # FD gradient error ~1e-9 relative; the value is O(1)
+    np.testing.assert_allclose((moved - claimed)[r, c], w.value_float, rtol=1e-6, atol=1e-8)
+
+
+def test_gd_coverage_degree_and_what_it_covers():
+    """verify.prove.batch: the residual's degree in G decides the batch argument; a claim that is not a
+    polynomial in G with parameter-only coefficients is covered only up to the points used."""
+    net = mlp((2, 2, 2), "identity")
+    P = param_matrices(net)
+    Q = entries(matrix_balance(1).build(P))
+
+    def claimed(inc):
+        return lambda G: [c for _, c in entries(inc.build(P, G, ETA))]
+    exact = gd_coverage(Q, P, claimed(_matrix_increment()))
+    det = gd_coverage(Q, P, claimed(_matrix_increment(_det)))
+    assert (exact.degree, det.degree) == (1, 2)  # the eta^2 terms of the exact claim cancel: degree 1
+    assert exact.default_points() == det.default_points() == 2
+    assert "every batch size N" in det.hypothesis(2) and "NOT larger batches" in det.hypothesis(1)
+    x = sp.Symbol("x[0]", real=True)  # a data symbol: the claim is not a function of (theta, G) alone
+    data = gd_coverage(Q, P, lambda G: [x * ETA**2 * G["W1"][0, 0]] * len(Q))
+    assert data.degree is None and "x[0]" in data.reason and "NOT larger batches" in data.hypothesis(2)
+    w = P["W1"][0, 0]
+    root = gd_coverage([("", sp.sqrt(w**2 + 1))], P, lambda G: [0])
+    assert root.degree is None and "not a polynomial" in root.reason
+    cubic = gd_coverage([("", w**3)], P, lambda G: [0])
+    assert cubic.degree == 3 and cubic.default_points() == 3
+
+
+def test_du_3gd_concrete_residual_is_what_the_engine_expands():
+    """The GD residual of the engine is Q(theta - eta G) - Q(theta) - claimed with SymPy's G: checked
+    against an independent substitution on the 2-point net (no shortcut through the increment)."""
+    net = mlp((1, 1, 1), "identity")
+    n2 = symbolic_net(net, 2)
+    (w1,), (w2,) = n2.params["W1"], n2.params["W2"]
+    g1, g2 = n2.gradient[w1], n2.gradient[w2]
+    q = w1**2 - w2**2
+    assert sp.expand(gd_increment(q, n2, ETA) - ((w1 - ETA * g1) ** 2 - (w2 - ETA * g2) ** 2 - q)) == 0
 
 
 def test_du_1_generic_without_homogeneity_is_not_proven():
@@ -67,9 +160,39 @@ def test_du_3_generic_with_relu_between_is_not_proven():
 
 
 def test_du_3_generic_dropped_gd_term_is_not_proven():
-    # wrong sign of the eta^2 increment (JT orientation applied to DU-3's matrix)
-    assert du3_generic("DU-3gd", "gd", sign=1).verdict == "proven"
-    assert du3_generic("DU-3gd", "gd", sign=-1).verdict == "proven"  # consistent sign flip still holds
+    """Only the claimed increment changes (Q keeps its sign): the exact claim is proven, the
+    increment 0 and the increment with the wrong sign are not."""
+    assert du3_generic("DU-3gd", "gd").verdict == "proven"
+    dropped = du3_generic("DU-3gd", "gd", claimed="dropped")
+    assert dropped.verdict == "undecided" and "eta**2" in dropped.evidence["residual normal form"]
+    assert du3_generic("DU-3gd", "gd", claimed="sign").verdict == "undecided"
+    assert du3_generic("JT-1", "gd", sign=-1).verdict == "proven"
+    assert du3_generic("JT-1", "gd", sign=-1, claimed="sign").verdict == "undecided"
+
+
+def test_du_3gd_generic_rank_one_term_is_not_proven():
+    """tr(M) M - M M (M = G_h W_h^T) is 0 for every one-sample gradient; on a batch of B samples it
+    is not, and the generic engine does not drop it."""
+    v = du3_generic("DU-3gd", "gd", claimed="rank-one")
+    assert v.verdict == "undecided" and "Trace" in v.evidence["residual normal form"]
+
+
+def test_du_1gd_generic_controls_are_not_proven():
+    assert du1_generic("DU-1gd", 1, "gd").verdict == "proven"
+    for claimed in ("dropped", "sign"):
+        assert du1_generic("DU-1gd", 1, "gd", claimed=claimed).verdict == "undecided", claimed
+    assert du1_generic("DU-1gd", 1, "gd", weight=2).verdict == "undecided"  # wrong weight on W_(h+1)
+    assert du1_generic("DU-1gd", 2, "gd").verdict == "proven"  # degree 2 with its weight 2
+    assert du1_generic("DU-1gd", 1, "gd", activation="none").verdict == "undecided"  # no homogeneity
+
+
+def test_generic_gd_proofs_state_the_batch():
+    for v in (du1_generic("DU-1gd", 1, "gd"), du3_generic("DU-3gd", "gd"), du3_generic("JT-1", "gd", sign=-1)):
+        assert v.verdict == "proven"
+        assert any("batch of B samples, B a symbol" in h for h in v.hypotheses), v.hypotheses
+        assert not any("one sample" in h for h in v.hypotheses)
+    flow = du1_generic()
+    assert any("dQ/dt is linear in L" in h for h in flow.hypotheses)
 
 
 @settings(max_examples=12)

@@ -18,6 +18,24 @@ def _tasks(claim_id, mode, expect="proven"):
     return ts
 
 
+#: Claims whose GD step is taken on a data loss (DU-6's f is a fixed objective, no data).
+DATA_GD = ("DU-1gd", "DU-3gd", "JT-1", "EX-1")
+
+
+def _batch_stated(v) -> bool:
+    """A GD proof on a data loss says which batches it covers; a flow proof of the engine says why
+    one point covers any data set."""
+    text = " ".join(v.hypotheses)
+    engine = v.mode == "concrete" and v.hypotheses[0].startswith("loss L = sum over")
+    if v.dynamics != "gd":
+        return not engine or "dQ/dt is linear in L" in text
+    if v.claim_id not in DATA_GD:
+        return True
+    if v.mode == "concrete":
+        return engine and "every batch size N" in text and "sum over 1 data point" not in text
+    return "batch" in text and "one sample" not in text
+
+
 def _check(claim_id, mode):
     for task in _tasks(claim_id, mode):
         v = task.run()
@@ -25,6 +43,7 @@ def _check(claim_id, mode):
         assert v.claim_id == claim_id and v.mode == mode
         assert v.steps, "a proof must carry its derivation"
         assert v.hypotheses, "a proof must state its hypotheses"
+        assert _batch_stated(v), f"{task.key}: {v.hypotheses}"
 
 
 @pytest.mark.parametrize("mode", ["generic", "concrete"])
@@ -88,6 +107,13 @@ def test_ex_3(mode):
 
 
 CONTROLS = [t for t in ALL_TASKS if t.expect != "proven"]
+
+
+def test_du_1gd_du_3gd_have_concrete_and_generic_gd_controls():
+    kinds = {(t.claim_id, t.mode) for t in CONTROLS}
+    assert {("DU-1gd", "concrete"), ("DU-1gd", "generic"), ("DU-3gd", "concrete"), ("DU-3gd", "generic")} <= kinds
+    det = [t for t in CONTROLS if t.claim_id == "DU-3gd" and "det(G_W1)" in t.name]
+    assert len(det) == 1 and det[0].expect == "refuted"
 
 
 @pytest.mark.parametrize("task", CONTROLS, ids=[t.key for t in CONTROLS])

@@ -570,3 +570,40 @@ def test_fuzz_valid_text_on_scrambled_shapes_fails_cleanly(pair, shapes):
     """Valid text on parameters of other shapes: mostly ShapeMismatch, never a crash."""
     params = {name: param_of_shape(name, shape) for name, shape in shapes.items()}
     assert_clean(pair[0], params)
+
+
+# --------------------------------------------------------------- GD increments: G_<param> and eta
+def test_du_3gd_increment_language_names_gradients_and_step():
+    """``as_increment`` evaluates the same grammar with G_<param> bound to the gradients given and
+    eta to the step; the result is labelled like the quantity (every entry)."""
+    from verify.testing.checking import as_increment, as_quantity
+    from verify.model import mlp
+    net = mlp((2, 3, 2), "relu")
+    P = {"W1": sym_matrix("W", 3, 2), "W2": sym_matrix("V", 2, 3)}
+    G = {"W1": sym_matrix("g", 3, 2), "W2": sym_matrix("h", 2, 3)}
+    eta = sp.Symbol("eta")
+    inc = as_increment("eta**2*(G_W1 @ G_W1.T - G_W2.T @ G_W2)", net).build(P, G, eta)
+    expected = eta**2 * (G["W1"] * G["W1"].T - G["W2"].T * G["W2"])
+    assert set(inc) == {f"[row={r},col={c}]" for r in range(3) for c in range(3)}
+    assert all(sp.expand(inc[f"[row={r},col={c}]"] - expected[r, c]) == 0 for r in range(3) for c in range(3))
+    per = as_increment("eta**2*(sum(G_W1[i,:]**2) - sum(G_W2[:,i]**2))", net).build(P, G, eta)
+    assert sp.expand(per["[i=1]"] - eta**2 * (sum(G["W1"][1, j] ** 2 for j in range(2))
+                                             - sum(G["W2"][j, 1] ** 2 for j in range(2)))) == 0
+    assert set(per) == set(as_quantity("sum(W1[i,:]**2) - sum(W2[:,i]**2)", net).build(P))
+    # the quantity itself is a function of the parameters only: gradients are not names there
+    with pytest.raises(UnknownName, match="G_W1"):
+        as_quantity("sum(G_W1**2)", net).build(P)
+
+
+@pytest.mark.parametrize("text, exc, fragment", [
+    ("G_W3 * eta", UnknownName, "Closest: G_W"),
+    ("G_W1 @ G_W1", ShapeMismatch, "increment:"),
+    ("eta[0]", ShapeMismatch, "cannot be indexed"),
+    ("__import__('os').system('x')", SpecError, "increment: unexpected"),
+    ("exec(G_W1)", UnknownName, "Unknown function 'exec'"),
+])
+def test_increment_language_bad_input(text, exc, fragment):
+    from verify.testing.checking import as_increment
+    from verify.model import mlp
+    with pytest.raises(exc, match=re.escape(fragment)):
+        as_increment(text, mlp((2, 3, 2), "relu"))

@@ -46,6 +46,9 @@ EXAMPLES = {
   verify check my_net.toml --quantity "W1 @ W1.T - W2.T @ W2" --json
   verify check my_net.toml --quantity "norm(W1)**2 - norm(W2)**2" --weight-decay lambda
   verify check my_net.toml --quantity "sum(W1[i,:]**2) - sum(W2[:,i]**2)" --trajectory
+  verify check my_net.toml --quantity "W1 @ W1.T - W2.T @ W2" --dynamics gd \
+      --increment "eta**2*(G_W1 @ G_W1.T - G_W2.T @ G_W2)"
+                                    one GD step changes Q by exactly the increment (G_W1 = dL/dW1, eta = step)
 """,
     "discover": """examples:
   verify discover examples/two_layer_relu_bias.toml            proven quadratic laws + independent-law count
@@ -109,6 +112,11 @@ def _parser() -> argparse.ArgumentParser:
     ck.add_argument("spec", metavar="SPEC.toml")
     ck.add_argument("--quantity", required=True, help="e.g. 'sum(W1[i,:]**2) - sum(W2[:,i]**2)'")
     ck.add_argument("--dynamics", choices=("flow", "gd", "momentum"), default="flow")
+    ck.add_argument("--increment", default=None, metavar="EXPR",
+                    help="with --dynamics gd: the claimed exact change of Q in one step (default 0), in the "
+                         "quantity language plus G_<param> (the loss gradient dL/d<param>, e.g. G_W1) and eta "
+                         "(the step), e.g. 'eta**2*(G_W1 @ G_W1.T - G_W2.T @ G_W2)'; proven over a batch of "
+                         ">= 2 points, the certificate says which batches it covers")
     ck.add_argument("--weight-decay", default=None, metavar="LAMBDA",
                     help="a number, or 'lambda' for a symbolic weight decay")
     ck.add_argument("--budget", type=int, default=None, metavar="OPS", help="expansion budget (operations)")
@@ -214,8 +222,10 @@ def _cmd_check(args) -> int:
             except ValueError:
                 raise BadInput(f"--weight-decay {wd!r}: give a number or 'lambda'.") from None
     q = as_quantity(args.quantity, model)
+    if args.increment is not None and args.dynamics != "gd":
+        raise BadInput(f"--increment is the change of Q in one GD step; add --dynamics gd (got --dynamics {args.dynamics}).")
     v = check(model, q, dynamics=args.dynamics, weight_decay=wd, seed=args.seed,
-              budget_ops=args.budget or DEFAULT_BUDGET_OPS)
+              budget_ops=args.budget or DEFAULT_BUDGET_OPS, increment=args.increment)
     traj = None
     if args.trajectory:
         if args.dynamics == "momentum" or wd:

@@ -27,6 +27,11 @@ ordinary parameter name. ``sum`` sums the entries of its argument, not over an i
 
 A matrix- or vector-valued quantity means "every entry".
 
+The claimed increment of one GD step (``verify check --increment``) is written in the same
+grammar; ``verify.testing.checking.as_increment`` then also binds ``G_<param>`` (the loss gradient
+dL/d<param>, shaped like the parameter, e.g. ``G_W1``) and ``eta`` (the step), e.g.
+``eta**2*(G_W1 @ G_W1.T - G_W2.T @ G_W2)``.
+
 References:
     Du, Hu & Lee (2018), "Algorithmic Regularization in Learning Deep Homogeneous Models",
     Theorem 2.1 (the per-neuron quantity ``sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)``) and

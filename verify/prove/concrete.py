@@ -17,16 +17,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import sympy as sp
+from sympy.polys.domains import QQ
+from sympy.polys.polyerrors import BasePolynomialError
+from sympy.polys.rings import PolyRing
 
 from verify.certificates import Proven, Refuted, Step, Undecided, Verdict
 from verify.model.chosen_loss import constraint, formula
 from verify.prove.dynamics import DYNAMICS, ETA, GAMMA, LAMBDA, flow_derivative, gd_increment, momentum_derivative, velocities
 from verify.interpret.auxiliary import clearly_nonzero, has_auxiliaries, reduce_residual
+from verify.prove.batch import GD_MIN_POINTS, BatchCoverage, gd_coverage
 from verify.model import Model, walk
-from verify.interpret.symbolic import SymbolicNet, symbolic_net
+from verify.interpret.symbolic import param_matrices, symbolic_net
 from verify.prove.witness import find_witness
 
-__all__ = ["Quantity", "prove_conserved", "entries", "DEFAULT_BUDGET_OPS"]
+__all__ = ["Quantity", "Increment", "prove_conserved", "entries", "DEFAULT_BUDGET_OPS"]
 
 #: Residuals with more operations than this are not expanded (Undecided unless a witness is found).
 #: 2e5 ops expands in a few seconds on the reference 2-core machine.
@@ -40,6 +44,18 @@ class Quantity:
 
     text: str
     build: Callable[[Mapping[str, sp.Matrix]], object]
+
+
+@dataclass(frozen=True)
+class Increment:
+    """A claimed exact change of Q in one GD step: ``build(P, G, eta)`` from the parameters P, the
+    loss gradients G (name -> dL/d<name>, same shapes; without weight decay) and the step eta,
+    giving a value shaped like the quantity's (same labels), or a scalar for every entry.
+
+    Built only from P, G and eta, the claim lets ``verify.prove.batch`` show which batches a proof covers."""
+
+    text: str
+    build: Callable[[Mapping[str, sp.Matrix], Mapping[str, sp.Matrix], sp.Expr], object]
 
 
 def entries(value, prefix: str = "") -> list[tuple[str, sp.Expr]]:
@@ -68,11 +84,14 @@ def _short(expr, limit: int = 160) -> str:
     return (head if len(head) <= limit else head[:limit] + " ...") + more
 
 
-def _hypotheses(model: Model, n_data: int) -> list[str]:
+def _hypotheses(model: Model, n_data: int, coverage: BatchCoverage | None) -> list[str]:
     ell = ("an undefined differentiable ell(f(x))" if model.loss is None else
            f"the chosen {model.loss} loss ({formula(model.loss)}), through its derivatives dl only")
     hyp = [f"loss L = sum over {n_data} data point(s) of {ell}"
-           + ("; dQ/dt is linear in L, so one point covers any data set" if n_data == 1 else "")]
+           + ("; dQ/dt is linear in L (affine in dL/dtheta under momentum) and the proof also holds with "
+              "dl = 0, so it covers any data set" if coverage is None else "")]
+    if coverage is not None:
+        hyp.append(coverage.hypothesis(n_data))
     for layer in walk(model.layers):
         text = layer.hypothesis()  # each layer kind states what a proof through it assumes
         if text and text not in hyp:
@@ -118,27 +137,63 @@ def _proportional_law(qmap, residuals, net) -> str:
     return f"dQ/dt = ({sp.sstr(laws.pop())})*Q exactly, for every entry" if len(laws) == 1 else ""
 
 
+def _claimed(increment: Increment | None, Q, P, G) -> list:
+    """The claimed increment's entries aligned with Q's labels (a scalar claim applies to every entry)."""
+    if increment is None:
+        return [sp.Integer(0)] * len(Q)
+    got = entries(increment.build(P, G, ETA))
+    if len(got) == 1 and got[0][0] == "":
+        return [got[0][1]] * len(Q)
+    by_label = dict(got)
+    labels = [label for label, _ in Q]
+    if set(by_label) != set(labels) or len(got) != len(labels):
+        from verify.errors import ShapeMismatch
+        raise ShapeMismatch(
+            f"increment {increment.text!r} has entries {', '.join(list(by_label)[:4]) or '(scalar)'} but the quantity "
+            f"has {', '.join(labels[:4]) or '(scalar)'}: give the increment the quantity's free indices and shape, "
+            "or a scalar.")
+    return [by_label[label] for label in labels]
+
+
+def _expands_to_zero(r: sp.Expr, net) -> bool:
+    """Exact: does ``r`` expand to the zero polynomial (modulo the norm relations t**2 = B)?
+
+    A polynomial residual with rational coefficients is built in a sparse polynomial ring over QQ
+    (10x faster than ``sp.expand`` on GD residuals, the same answer); anything else (closed-form
+    activations, norms, floats) is expanded and reduced by ``reduce_residual``.
+    """
+    if r.free_symbols and not has_auxiliaries(net) and not r.has(sp.Float):
+        try:
+            return PolyRing(sorted(r.free_symbols, key=str), QQ).from_expr(r) == 0
+        except (ValueError, BasePolynomialError):
+            pass
+    return reduce_residual(sp.expand(r), net) == 0
+
+
 def prove_conserved(
     model: Model,
     quantity: Quantity,
     *,
     dynamics: str = "flow",
-    increment: Callable[[Mapping[str, sp.Matrix], SymbolicNet, sp.Expr], object] | None = None,
+    increment: Increment | None = None,
     claim_id: str = "user",
     title: str = "",
     statement: str = "",
-    n_data: int = 1,
+    n_data: int | None = None,
     seed: int = 0,
     budget_ops: int = DEFAULT_BUDGET_OPS,
     weight_decay=None,
 ) -> Verdict:
-    """Decide conservation of ``quantity`` on ``model`` under ``dynamics`` ("flow" or "gd").
+    """Decide conservation of ``quantity`` on ``model`` under ``dynamics`` ("flow", "gd", "momentum").
 
-    For "gd", ``increment(params, net, eta)`` gives the claimed exact change of Q in one step
-    (default 0); the residual is Q(theta - eta G) - Q(theta) - increment. For "momentum" the
-    quantity may also use the velocities ``<param>_dot``. ``weight_decay`` adds lambda*theta to the
-    gradient (``True`` for a symbolic lambda, or a number). When Q is not conserved but
-    dQ/dt = c*Q exactly (e.g. -2 lambda Q under weight decay), the ``Refuted`` verdict says so.
+    For "gd", ``increment`` (an ``Increment``) is the claimed exact change of Q in one step
+    (default 0); the residual is Q(theta - eta G) - Q(theta) - increment, on a batch of ``n_data``
+    points (default: as many as the residual's degree in G, at least 2; see ``verify.prove.batch``,
+    whose argument the certificate's hypotheses state). Flow and momentum use one point by default
+    (dQ/dt is linear in L). For "momentum" the quantity may also use the velocities
+    ``<param>_dot``. ``weight_decay`` adds lambda*theta to the gradient (``True`` for a symbolic
+    lambda, or a number). When Q is not conserved but dQ/dt = c*Q exactly (e.g. -2 lambda Q under
+    weight decay), the ``Refuted`` verdict says so.
 
     References:
         Du, Hu & Lee (2018), Thm 2.1-2.3 (flow) and the [derived] GD identities of the catalog.
@@ -147,24 +202,40 @@ def prove_conserved(
     from verify.errors import BadInput
     if dynamics not in DYNAMICS:
         raise BadInput(f"Got dynamics={dynamics!r}; use one of {', '.join(DYNAMICS)}.")
-    net = symbolic_net(model, n_data)
+    if increment is not None and dynamics != "gd":
+        raise BadInput(f"An increment is the claimed change of Q in one GD step; use dynamics 'gd', not {dynamics!r}.")
     decay = LAMBDA if weight_decay is True else sp.Rational(str(weight_decay)) if weight_decay else 0
-    params = dict(net.params)
+    coverage = None
+    if dynamics == "gd":
+        P = param_matrices(model)  # the same symbols as the symbolic net's parameters
+        Q = entries(quantity.build(P))
+        coverage = gd_coverage(Q, P, lambda G: _claimed(increment, Q, P, G), decay)
+        n_data = coverage.default_points() if n_data is None else n_data
+        if n_data < GD_MIN_POINTS:
+            raise BadInput(f"Got n_data={n_data} for GD; a GD proof needs >= {GD_MIN_POINTS} points (one point's "
+                           "gradient has structure a batch lacks, see verify.prove.batch). Omit n_data for the default.")
+    n_data = 1 if n_data is None else n_data
+    if n_data < 1:
+        raise BadInput(f"Got n_data={n_data}; use >= 1 data points.")
+    net = symbolic_net(model, n_data)
     vel = velocities(net) if dynamics == "momentum" else {}
-    params.update(vel)
-    Q = entries(quantity.build(params))
+    if dynamics != "gd":
+        Q = entries(quantity.build({**net.params, **vel}))
     common = dict(claim_id=claim_id, title=title or f"{quantity.text} on {model.name}", mode="concrete",
                   dynamics=dynamics, statement=statement or (f"Q = {quantity.text} is conserved" if dynamics != "gd" else
-                                                   f"one GD step changes Q = {quantity.text} by the claimed increment"))
+                                                   "one GD step changes Q = {} by {}".format(
+                                                       quantity.text, increment.text if increment else "0")))
     wd = f" with weight decay {decay}*theta" if decay else ""
     if dynamics == "flow":
         residuals = [(f"dQ{label}/dt", flow_derivative(q, net, decay)) for label, q in Q]
         rule = f"gradient flow theta' = -dL/dtheta{wd}; dQ/dt = -sum dQ/dtheta * theta' (SymPy derivatives)"
     elif dynamics == "gd":
-        claimed = entries(increment(net.params, net, ETA)) if increment else [(lbl, 0) for lbl, _ in Q]
+        grads = {name: net.grad_matrix(name) for name in net.params}
+        claimed = _claimed(increment, Q, net.params, grads)
         residuals = [(f"DeltaQ{label} - claimed", gd_increment(q, net, ETA, decay) - c)
-                     for (label, q), (_, c) in zip(Q, claimed)]
-        rule = f"one GD step theta -> theta - eta*dL/dtheta{wd} substituted into Q by SymPy"
+                     for (label, q), c in zip(Q, claimed)]
+        rule = (f"one GD step theta -> theta - eta*dL/dtheta{wd} on {n_data} points substituted into Q by SymPy; "
+                f"claimed increment {increment.text if increment else '0'}")
     else:
         residuals = [(f"dQ{label}/dt", momentum_derivative(q, net, vel, GAMMA, decay)) for label, q in Q]
         rule = f"heavy-ball flow theta' = p, p' = -gamma p - dL/dtheta{wd} (velocity p = <param>_dot)"
@@ -188,9 +259,7 @@ def prove_conserved(
             return Refuted(**common, seconds=time.perf_counter() - t0, witness=witness, exact_law="")
     too_big = [lbl for lbl, r in residuals if sp.count_ops(r) > budget_ops]
     if not too_big:
-        expanded = [(lbl, sp.expand(r)) for lbl, r in residuals]
-        # reduce_residual: exact zero test with the norm relations t**2 = B (identity otherwise)
-        nonzero = [(lbl, r) for lbl, r in expanded if reduce_residual(r, net) != 0]
+        nonzero = [(lbl, sp.expand(r)) for lbl, r in residuals if not _expands_to_zero(r, net)]
         if not nonzero:
             lbl, r = residuals[0]
             steps.append(Step(f"{lbl} = {_short(r)}", rule))
@@ -199,7 +268,7 @@ def prove_conserved(
                               "polynomial identity in parameters, data, region symbols s and loss derivatives dl"
                               + (", auxiliary symbols t, e" if has_auxiliaries(net) else "")))
             return Proven(**common, seconds=time.perf_counter() - t0, steps=tuple(steps),
-                          hypotheses=tuple(_hypotheses(model, n_data)))
+                          hypotheses=tuple(_hypotheses(model, n_data, coverage)))
         search = nonzero
     else:
         search = residuals

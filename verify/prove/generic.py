@@ -26,7 +26,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 __all__ = [
     "NotNormalisable", "Word", "terms", "normal_form", "is_zero", "residual_text",
     "flow_derivative_terms", "gd_increment_terms", "as_expr", "elementwise_rules", "diagonal_entry",
-    "context", "trace_terms", "negate",
+    "context", "trace_terms", "negate", "replace_adjacent",
 ]
 
 Word = tuple  # of matrix atoms
@@ -65,6 +65,7 @@ def terms(expr, ctx: _Ctx) -> list[tuple[sp.Expr, Word]]:
             continue
         coeff, rest = term.as_coeff_mmul()
         factors = rest.args if isinstance(rest, sp.MatMul) else (rest,)
+        factors = [g for f in factors for g in _unpow(f)]
         scal = [f for f in factors if not getattr(f, "is_Matrix", False)]
         mats = [f for f in factors if getattr(f, "is_Matrix", False)]
         for m in mats:
@@ -74,6 +75,14 @@ def terms(expr, ctx: _Ctx) -> list[tuple[sp.Expr, Word]]:
         mats = [m for m in mats if not isinstance(m, sp.Identity)]
         out.append((sp.Mul(coeff, *scal), tuple(mats)))
     return out
+
+
+def _unpow(factor) -> tuple:
+    """X**n (n a positive integer, X a product of atoms) as n copies of X's factors; else (factor,)."""
+    if isinstance(factor, sp.MatPow) and factor.exp.is_Integer and factor.exp > 0:
+        base = factor.base.args if isinstance(factor.base, sp.MatMul) else (factor.base,)
+        return tuple(base) * int(factor.exp)
+    return (factor,)
 
 
 def _key(word: Word) -> tuple:
@@ -202,3 +211,21 @@ def trace_terms(scalar: sp.Expr, ctx: _Ctx) -> list[tuple[sp.Expr, Word]]:
 
 def negate(pairs):
     return [(-c, w) for c, w in pairs]
+
+
+def replace_adjacent(pairs, pattern: Word, replacement: Word, factor=1):
+    """Replace each occurrence of the adjacent atoms ``pattern`` in every word by ``replacement``,
+    multiplying the coefficient by ``factor`` once per occurrence (a declared rewrite rule)."""
+    out = []
+    n = len(pattern)
+    for coeff, word in pairs:
+        word, i = list(word), 0
+        while i + n <= len(word):
+            if tuple(word[i:i + n]) == tuple(pattern):
+                word[i:i + n] = list(replacement)
+                coeff = coeff * factor
+                i += len(replacement)
+            else:
+                i += 1
+        out.append((coeff, tuple(word)))
+    return out
