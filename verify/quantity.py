@@ -286,6 +286,15 @@ def _dotted_segment(text: str, k: int) -> str:
     return text[k:j]
 
 
+def _sequential_name(text: str, i: int) -> bool:
+    """Digits, '.', then a segment starting with a letter or '_' that is not an exponent ('0.e5')."""
+    j = i
+    while j < len(text) and _is_digit(text[j]):
+        j += 1
+    seg = _dotted_segment(text, j + 1) if j < len(text) and text[j] == "." else ""
+    return bool(seg) and _is_name_start(seg[0]) and not (seg[0] in "eE" and seg[1:].isdigit())
+
+
 def _tokenize(text: str) -> list[_Tok]:
     toks: list[_Tok] = []
     i, n = 0, len(text)
@@ -293,6 +302,14 @@ def _tokenize(text: str) -> list[_Tok]:
         c = text[i]
         if c in " \t\r\n":
             i += 1
+        elif _is_digit(c) and _sequential_name(text, i):
+            # nn.Sequential's parameter names start with a digit ("0.weight"): a name, not 0.
+            j = i
+            while j < n and (_is_name_start(text[j]) or _is_digit(text[j]) or (
+                    text[j] == "." and _dotted_segment(text, j + 1) not in ("", "T"))):
+                j += 1
+            toks.append(_Tok("name", text[i:j], i))
+            i = j
         elif _is_digit(c) or (c == "." and i + 1 < n and _is_digit(text[i + 1])):
             j = i
             while j < n and _is_digit(text[j]):

@@ -28,10 +28,10 @@ except ImportError:  # pragma: no cover - exercised by a subprocess test without
     raise TorchMissing("verify.torch needs PyTorch, which is not installed: run pip install torch==2.13.0 "
                        "&& pip install -e '.[torch]'.") from None
 
-# from .api import assert_conserved, check, discover, from_module  # noqa: E402
+from .api import assert_conserved, check, discover, from_module  # noqa: E402
 from .modules import Hadamard, SharedLinear, WeightNormLinear  # noqa: E402
-# from .verdicts import NumericallyConserved, NumericViolation, NumericWitness  # noqa: E402
-# from . import strategies  # noqa: E402,F401
+from .verdicts import NumericallyConserved, NumericViolation, NumericWitness  # noqa: E402
+from . import strategies  # noqa: E402,F401
 
 __all__ = ["from_module", "check", "assert_conserved", "discover", "strategies", "SharedLinear", "Hadamard",
            "WeightNormLinear", "NumericallyConserved", "NumericViolation", "NumericWitness"]
