@@ -28,6 +28,14 @@ except ImportError:  # pragma: no cover - exercised by a subprocess test without
     raise TorchMissing("verify.torch needs PyTorch, which is not installed: run pip install torch==2.13.0 "
                        "&& pip install -e '.[torch]'.") from None
 
+import warnings  # noqa: E402
+
+with warnings.catch_warnings():
+    # PyTorch's forward-mode AD loads its decompositions on first use through torch.jit.script, which
+    # warns DeprecationWarning (an error under pytest's filterwarnings=error); load them once here.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    _torch.func.jvp(lambda t: t * t, (_torch.ones(1, dtype=_torch.float64),), (_torch.ones(1, dtype=_torch.float64),))
+
 from .api import assert_conserved, check, discover, from_module  # noqa: E402
 from .modules import Hadamard, SharedLinear, WeightNormLinear  # noqa: E402
 from .verdicts import NumericallyConserved, NumericViolation, NumericWitness  # noqa: E402

@@ -26,6 +26,7 @@ import torch
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.errors import NoSuchExample
 
+from ._bridge import BadInput
 from ._qeval import Program, evaluate
 from .verdicts import NumericallyConserved, NumericViolation, NumericWitness
 
@@ -172,7 +173,7 @@ def relative(res: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """|res| / scale, with 0/0 = 0 (an entry with no terms at this draw) and x/0 = inf."""
     r = res.abs() / scale
     r = torch.where(scale > 0, r, torch.where(res == 0, torch.zeros_like(r), torch.full_like(r, math.inf)))
-    return torch.nan_to_num(r, nan=math.inf)
+    return torch.nan_to_num(r, nan=math.inf, posinf=math.inf)
 
 
 def _nested(t: torch.Tensor):
@@ -186,6 +187,10 @@ def numeric_check(s: Setup, program: Program, *, n_draws: int, seed: int, title:
 
     def violated(d) -> bool:
         res, scale = residual(s, program, d)
+        if not (bool(torch.isfinite(res).all()) and bool(torch.isfinite(scale).all())):
+            # The module is undefined at this draw (a norm of 0: NaN); not evidence either way.
+            seen["skipped"] = seen.get("skipped", 0) + 1
+            return False
         r = float(relative(res, scale).max())
         seen["n"] += 1
         seen["max"] = max(seen["max"], r)
@@ -200,6 +205,12 @@ def numeric_check(s: Setup, program: Program, *, n_draws: int, seed: int, title:
     try:
         d = hypothesis.find(draws(s), violated, settings=cfg, random=random.Random(seed))
     except NoSuchExample:
+        if seen.get("skipped"):
+            common["notes"] += (f"{seen['skipped']} draw(s) skipped: the module's output or gradient was not "
+                                "finite there (e.g. a norm of 0)",)
+        if seen["n"] == 0:
+            raise BadInput("every numeric draw gave a non-finite output or gradient; the module is undefined "
+                           "on the drawn points (check its normalisations).") from None
         return NumericallyConserved(**common, seconds=time.perf_counter() - t0, draws=seen["n"],
                                     max_relative_residual=seen["max"])
     res, scale = residual(s, program, d)
