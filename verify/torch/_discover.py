@@ -244,7 +244,13 @@ def discover_module(module, x, *, degree: int = 2, seed: int = 0, points: int | 
     base = points or max(16, -(-(D + 8) // n_out))
     counts, hist = [], ()
     for m in (base, 2 * base) if D <= 4000 else (base,):
-        c, h = count_laws(m64, in_shape, points=m, seed=seed)
+        try:
+            c, h = count_laws(m64, in_shape, points=m, seed=seed)
+        except RuntimeError as exc:  # e.g. BatchNorm's in-place running statistics under torch.func
+            first = (str(exc).strip().splitlines() or [""])[0][:140]
+            raise BadInput(f"discover needs the outputs as a function of each point and the parameters; "
+                           f"torch.func could not differentiate {type(module).__name__} ({first}). Batch-coupled "
+                           "layers (BatchNorm in training mode) have no per-point law count; use check.") from None
         counts.append((m, c))
         if c == min(cc for _, cc in counts):
             hist = h
