@@ -271,7 +271,7 @@ def discover_module(module, x, *, degree: int = 2, seed: int = 0, points: int | 
             v = check(module, text, example_input=x, draws=30, seed=seed)
             laws.append((text, v.kind if hasattr(v, "kind") else v.verdict))
     elif degree:
-        notes.append(f"law search skipped: D = {D} > {SEARCH_MAX} for the dense degree-2 search of an unmapped "
-                     f"module ({why}); the count above still holds")
+        notes.append(f"law search skipped: D = {D} > {SEARCH_MAX} for the dense degree-2 search on the module "
+                     f"itself, used because the engine's search does not apply ({why}); the count above still holds")
     return TorchDiscovery(type(module).__name__, D, count, tuple(counts), hist, tuple(laws), mapping.mapped,
                           tuple(notes), time.perf_counter() - t0)
