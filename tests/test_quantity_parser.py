@@ -224,7 +224,7 @@ def caret_column(message: str) -> int:
     ("W1[a]", SpecError, 4, "cannot be used as an index"),
     ("W1[]", SpecError, 4, "expected an index"),
     ("W1[::2]", SpecError, 5, "steps are not supported"),
-    ("W1.X", SpecError, 4, "'T' after '.'"),
+    ("(W1).X", SpecError, 6, "'T' after '.'"),  # W1.X alone is a dotted (PyTorch) name
     ("sum", SpecError, 1, "Call it with parentheses"),
     ("sum()", SpecError, 5, "exactly one argument"),
     ("norm(x, y)", SpecError, 1, "exactly one argument"),

@@ -49,11 +49,15 @@ EXAMPLES = {
   verify check my_net.toml --quantity "W1 @ W1.T - W2.T @ W2" --dynamics gd \
       --increment "eta**2*(G_W1 @ G_W1.T - G_W2.T @ G_W2)"
                                     one GD step changes Q by exactly the increment (G_W1 = dL/dW1, eta = step)
+  verify check examples/torch/specs.py:TwoLayerReluBias --input-shape 4,3 \
+      --quantity "sum(fc1.weight[i,:]**2) + fc1.bias[i]**2 - sum(fc2.weight[:,i]**2)"
+                                    a PyTorch module (imports and runs that file)
 """,
     "discover": """examples:
   verify discover examples/two_layer_relu_bias.toml            proven quadratic laws + independent-law count
   verify discover examples/deep_linear_mixed.toml --count      only the count (Lie-algebra rank)
   verify discover my_net.toml --dynamics momentum --count --json
+  verify discover examples/torch/specs.py:TwoLayerReluBias --input-shape 4,3   a PyTorch module
 """,
     "audit": """examples:
   verify audit DU-10 --quick        seconds; the full sweep without --quick
@@ -62,6 +66,11 @@ EXAMPLES = {
   verify audit DU-12 --out results/ --seed 1
 """,
 }
+
+
+_MODULE_HELP = ("a TOML spec, or path/to/model.py:ClassName for a PyTorch module (pip install -e '.[torch]'); "
+                "that form IMPORTS AND RUNS the given Python file, then builds ClassName() with no arguments")
+_SHAPE_HELP = "with model.py:ClassName: the example input's shape, batch first, e.g. 4,3 (random float64 data)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -109,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     _executor_args(pr, workers_default=None, workers_help="local processes (default: up to 2)")
     ck = sub.add_parser("check", help="is a quantity conserved on an architecture? (TOML spec)",
                         epilog=EXAMPLES["check"], formatter_class=fmt)
-    ck.add_argument("spec", metavar="SPEC.toml")
+    ck.add_argument("spec", metavar="SPEC.toml", help=_MODULE_HELP)
     ck.add_argument("--quantity", required=True, help="e.g. 'sum(W1[i,:]**2) - sum(W2[:,i]**2)'")
     ck.add_argument("--dynamics", choices=("flow", "gd", "momentum"), default="flow")
     ck.add_argument("--increment", default=None, metavar="EXPR",
@@ -123,9 +132,11 @@ def _parser() -> argparse.ArgumentParser:
     ck.add_argument("--trajectory", action="store_true", help="also measure the drift along a numeric trajectory")
     ck.add_argument("--seed", type=int, default=0)
     ck.add_argument("--json", action="store_true")
+    ck.add_argument("--input-shape", default=None, metavar="B,...", help=_SHAPE_HELP)
     dc = sub.add_parser("discover", help="find every polynomial conservation law and count all independent laws",
                         epilog=EXAMPLES["discover"], formatter_class=fmt)
-    dc.add_argument("spec", metavar="SPEC.toml")
+    dc.add_argument("spec", metavar="SPEC.toml", help=_MODULE_HELP)
+    dc.add_argument("--input-shape", default=None, metavar="B,...", help=_SHAPE_HELP)
     dc.add_argument("--degree", type=int, default=2, help="largest polynomial degree searched (default 2)")
     dc.add_argument("--count", action="store_true", help="only count independent laws (skip the law search)")
     dc.add_argument("--dynamics", choices=("flow", "momentum"), default="flow")
@@ -211,7 +222,6 @@ def _cmd_check(args) -> int:
     from verify.testing.checking import as_quantity, check
     from verify.prove.concrete import DEFAULT_BUDGET_OPS
     from verify.lang.spec import load_spec
-    model = load_spec(args.spec)
     wd = args.weight_decay
     if wd is not None:
         if wd == "lambda":
@@ -221,6 +231,10 @@ def _cmd_check(args) -> int:
                 wd = float(wd) if "/" not in wd else wd
             except ValueError:
                 raise BadInput(f"--weight-decay {wd!r}: give a number or 'lambda'.") from None
+    if _module_ref(args.spec):
+        from verify.torch.cli_hook import run_check
+        return run_check(args, wd)
+    model = load_spec(args.spec)
     q = as_quantity(args.quantity, model)
     if args.increment is not None and args.dynamics != "gd":
         raise BadInput(f"--increment is the change of Q in one GD step; add --dynamics gd (got --dynamics {args.dynamics}).")
@@ -242,6 +256,12 @@ def _cmd_check(args) -> int:
         if traj:
             print(traj.render())
     return 0 if v.verdict == "proven" else 1
+
+
+def _module_ref(arg: str) -> bool:
+    """'path/to/model.py:ClassName' (the PyTorch route, verify.torch) rather than a TOML spec."""
+    path, sep, cls = arg.rpartition(":")
+    return bool(sep) and path.endswith(".py") and bool(cls)
 
 
 def _cmd_all(args) -> int:
@@ -276,6 +296,9 @@ def _cmd_all(args) -> int:
 def _cmd_discover(args) -> int:
     from verify.laws.discovery import discover
     from verify.lang.spec import load_spec
+    if _module_ref(args.spec):
+        from verify.torch.cli_hook import run_discover
+        return run_discover(args)
     model = load_spec(args.spec)
     if args.degree < 0:
         raise BadInput(f"Got --degree {args.degree}; use an integer >= 1 (or --count alone).")

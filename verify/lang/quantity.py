@@ -284,6 +284,22 @@ def _is_name_start(c: str) -> bool:
     return c == "_" or "a" <= c <= "z" or "A" <= c <= "Z"
 
 
+def _dotted_segment(text: str, k: int) -> str:
+    j = k
+    while j < len(text) and (_is_name_start(text[j]) or _is_digit(text[j])):
+        j += 1
+    return text[k:j]
+
+
+def _sequential_name(text: str, i: int) -> bool:
+    """Digits, '.', then a segment starting with a letter or '_' that is not an exponent ('0.e5')."""
+    j = i
+    while j < len(text) and _is_digit(text[j]):
+        j += 1
+    seg = _dotted_segment(text, j + 1) if j < len(text) and text[j] == "." else ""
+    return bool(seg) and _is_name_start(seg[0]) and not (seg[0] in "eE" and seg[1:].isdigit())
+
+
 def _tokenize(text: str) -> list[_Tok]:
     toks: list[_Tok] = []
     i, n = 0, len(text)
@@ -291,6 +307,14 @@ def _tokenize(text: str) -> list[_Tok]:
         c = text[i]
         if c in " \t\r\n":
             i += 1
+        elif _is_digit(c) and _sequential_name(text, i):
+            # nn.Sequential's parameter names start with a digit ("0.weight"): a name, not 0.
+            j = i
+            while j < n and (_is_name_start(text[j]) or _is_digit(text[j]) or (
+                    text[j] == "." and _dotted_segment(text, j + 1) not in ("", "T"))):
+                j += 1
+            toks.append(_Tok("name", text[i:j], i))
+            i = j
         elif _is_digit(c) or (c == "." and i + 1 < n and _is_digit(text[i + 1])):
             j = i
             while j < n and _is_digit(text[j]):
@@ -314,7 +338,10 @@ def _tokenize(text: str) -> list[_Tok]:
             i = j
         elif _is_name_start(c):
             j = i + 1
-            while j < n and (_is_name_start(text[j]) or _is_digit(text[j])):
+            while j < n and (_is_name_start(text[j]) or _is_digit(text[j]) or (
+                    # Dotted names (PyTorch's ``fc1.weight``, ``blocks.0.attn.q.weight``): a '.' and a
+                    # segment other than a lone 'T' (which stays the transpose) continue the name.
+                    text[j] == "." and _dotted_segment(text, j + 1) not in ("", "T"))):
                 j += 1
             toks.append(_Tok("name", text[i:j], i))
             i = j
@@ -698,6 +725,9 @@ class _ShapeChecker:
             return self.shape(node.operand), self._dep(node.operand)
         if isinstance(node, Transpose):
             s = self.shape(node.operand)
+            if len(s) > 2:
+                raise self.err(node, f"'.T' of {_snippet(text, node.operand)} with shape {s}",
+                               "Index it down to a matrix first.")
             return (s[::-1] if len(s) == 2 else s), self._dep(node.operand)
         if isinstance(node, BinOp):
             a, b = self.shape(node.left), self.shape(node.right)
@@ -736,6 +766,9 @@ class _ShapeChecker:
         a, b = self.shape(node.left), self.shape(node.right)
         text = self.text
         for side, s in ((node.left, a), (node.right, b)):
+            if len(s) > 2:
+                raise self.err(side, f"'@' operand {_snippet(text, side)} has shape {s}",
+                               "Index it down to a matrix or vector first.")
             if s == ():
                 raise self.err(side, f"'@' operand {_snippet(text, side)} is a scalar",
                                "'@' multiplies vectors and matrices; use '*' for scalars.")
@@ -819,7 +852,9 @@ def _param_values(params: Mapping[str, object], shapes: Mapping[str, tuple[int, 
                 size = 1
                 for d in declared:
                     size *= d
-                if len(declared) > 2 or size != r * c or (len(declared) == 2 and declared != (r, c)):
+                # More than 2 dimensions (a conv kernel (out, in, kh, kw)): any r x c value of that
+                # size, read row-major.
+                if size != r * c or (len(declared) == 2 and declared != (r, c)):
                     raise ShapeMismatch(f"quantity: parameter {name!r} is a {r}x{c} matrix but "
                                         f"its declared shape is {declared}. Pass "
                                         "matching shapes.")
@@ -864,6 +899,9 @@ def _check(q: Quantity, shapes: Mapping[str, tuple[int, ...]]) -> tuple[Quantity
                                                                            _ShapeChecker]:
     checker = _ShapeChecker(q, shapes)
     shape = checker.shape(q.ast)
+    if len(shape) > 2:
+        raise _error(ShapeMismatch, q.text, 0, f"the quantity has shape {shape}",
+                     "Index or sum it down to a scalar, vector or matrix.")
     ranges = tuple((v, checker.ranges[v][0]) for v in q.free_indices)
     total = 1
     for _, size in ranges:

@@ -1,0 +1,119 @@
+"""verify.torch.check / assert_conserved / strategies / bad input / CLI on model.py:ClassName."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0 && pip install -e '.[torch]')")
+from hypothesis import given, settings  # noqa: E402
+from torch import nn  # noqa: E402
+
+import verify.torch as vt  # noqa: E402
+from verify.jobs.cli import main  # noqa: E402
+from verify.errors import BadInput, UnknownName  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+X = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def test_du_1_on_a_pytorch_mlp_is_proven_and_a_control_refuted():
+    q = "sum(0.weight[i,:]**2) + 0.bias[i]**2 - sum(2.weight[:,i]**2)"
+    assert vt.check(_mlp(), q, example_input=X).verdict == "proven"
+    assert vt.assert_conserved(_mlp(), q, example_input=X).verdict == "proven"
+    with pytest.raises(vt.api.NotConserved):
+        vt.assert_conserved(_mlp(), "sum(0.weight[i,:]**2) - sum(2.weight[:,i]**2)", example_input=X)
+
+
+def test_weight_decay_and_gd_and_momentum_numeric():
+    q = "sum(0.weight[i,:]**2) + 0.bias[i]**2 - sum(2.weight[:,i]**2)"
+    assert vt.check(_mlp(), q, example_input=X, weight_decay=0.1, method="numeric", draws=10).verdict == \
+        "numerically violated"
+    assert vt.check(_mlp(), q, example_input=X, dynamics="gd", method="numeric", draws=10).verdict == \
+        "numerically violated"
+    lin = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 1, bias=False))
+    mq = "0.weight @ 0.weight.T - 1.weight.T @ 1.weight"
+    v = vt.check(lin, mq, example_input=torch.zeros(3, 2), dynamics="momentum", method="numeric", draws=10)
+    assert v.verdict == "numerically violated"  # heavy ball breaks the balance (Marcotte et al. 2024)
+
+
+def test_batchnorm_mlp_numeric_route():
+    class BN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.bn, self.fc2 = nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.fc2(torch.relu(self.bn(self.fc1(x))))
+
+    v = vt.check(BN(), "bn.weight[i]**2 + bn.bias[i]**2 - sum(fc2.weight[:,i]**2)", example_input=X, draws=15)
+    assert v.verdict == "numerically conserved" and v.max_relative_residual <= 1e-12
+    assert "numerically conserved (" in v.kind and "Proven" not in vt.verdicts.render(v)
+    bad = vt.check(BN(), "sum(fc2.weight**2)", example_input=X, draws=15)
+    assert bad.verdict == "numerically violated" and bad.exact is None  # not mapped: no exact re-check
+
+
+def test_unknown_parameter_names_the_closest():
+    with pytest.raises(UnknownName, match="Closest: 0.weight"):
+        vt.check(_mlp(), "sum(0.weigth**2)", example_input=X)
+
+
+def test_wrong_example_input_says_what_the_module_expects():
+    with pytest.raises(BadInput, match="expects 3 features"):
+        vt.check(_mlp(), "sum(0.weight**2)", example_input=torch.zeros(4, 5))
+
+
+@settings(max_examples=5, deadline=None)
+@given(vt.strategies.parameters(_mlp(), scale=2.0), vt.strategies.inputs(X))
+def test_strategies_give_named_float64_tensors(params, x):
+    assert set(params) == {n for n, _ in _mlp().named_parameters()}
+    assert x.dtype == torch.float64 and x.shape == X.shape and float(x.abs().max()) <= 1.0
+
+
+def _cli(*args):
+    return main(list(args))
+
+
+def test_cli_module_route(capsys):
+    ref = str(ROOT / "examples" / "torch" / "specs.py") + ":TwoLayerReluBias"
+    code = _cli("check", ref, "--input-shape", "4,3", "--quantity",
+                "sum(fc1.weight[i,:]**2) + fc1.bias[i]**2 - sum(fc2.weight[:,i]**2)")
+    assert code == 0 and "PROVEN" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ref,shape,msg", [
+    ("nope.py:Net", "4,3", "no such file"), ("SPECS:Nett", "4,3", "Unknown class 'Nett'"),
+    ("SPECS:TwoLayerReluBias", None, "needs --input-shape"), ("SPECS:TwoLayerReluBias", "4,x", "comma-separated"),
+    ("SPECS:TwoLayerReluBias", "4,7", "does not fit"), ("BROKEN:Net", "4,3", "importing")])
+def test_cli_bad_input_one_line_exit_2(ref, shape, msg, capsys, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import torch\nraise RuntimeError('boom')\n")
+    ref = ref.replace("SPECS", str(ROOT / "examples" / "torch" / "specs.py")).replace("BROKEN", str(broken))
+    args = ["check", ref, "--quantity", "sum(fc1.weight**2)"] + (["--input-shape", shape] if shape else [])
+    assert _cli(*args) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_help_says_it_imports_the_users_file(capsys):
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    assert "IMPORTS AND RUNS" in capsys.readouterr().out
+
+
+def test_without_torch_one_line_install_hint_exit_2(tmp_path):
+    """A torch that fails to import (a stub package first on sys.path) gives the install line."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('no torch here')\n")
+    code = ("import sys; sys.path.insert(0, %r); from verify.jobs.cli import main; "
+            "sys.exit(main(['check', 'm.py:Net', '--input-shape', '2,3', '--quantity', 'x']))" % str(tmp_path))
+    (tmp_path / "m.py").write_text("class Net: pass\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "pip install -e '.[torch]'" in r.stderr and r.stderr.count("\n") == 1

@@ -1,0 +1,277 @@
+"""``verify.torch.discover``: count the independent conservation laws of a module and find the
+polynomial ones of degree <= 2.
+
+Count (Marcotte, Gribonval & Peyre 2023, Thm 2.14): D - dim Lie(W)(theta0), W spanned by the fields
+chi_c(theta) = J(theta)^T c (J the Jacobian of the outputs on a pool of random inputs, c random
+cotangents), computed with torch.func in float64:
+
+* round 0: the rows of J (per-point gradients, ``torch.func.vmap`` of ``vjp``) and an SVD whose rows
+  are scaled to norm 1; the null space N(theta0) (dimension = laws of W alone) is kept;
+* round j: random brackets [A, B](theta0) = DB.A - DA.B of elements of W'_{j-1} (brackets of length
+  <= 2^j, ``torch.func.jvp`` of the fields), scaled by the size of their two terms and projected onto N;
+  an SVD of the projection removes the directions they reach. Stops when a round adds nothing.
+
+Every rank decision records its singular-value gap (kept / dropped). The count on a finite input pool
+is an upper bound (more inputs can only enlarge W); it is computed on two pool sizes and the smaller
+is reported. Piecewise-linear modules (ReLU, max pooling) are differentiated on the activation region
+of theta0, as torch.func does.
+
+Laws: a module that maps onto a model the engine's law search handles gets the engine's proven laws;
+otherwise (D <= ``SEARCH_MAX``) the degree <= 2 laws are the null space of <grad m(theta), chi(theta)>
+over monomials m, rationalised, then proven on the mapped model or property-tested numerically.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import torch
+from torch.func import functional_call, jvp, vjp, vmap
+
+from ._bridge import BadInput, Proven, engine_discover, engine_discover_supported
+from ._trace import from_module
+
+__all__ = ["TorchDiscovery", "discover_module", "RANK_TOL", "SEARCH_MAX"]
+
+#: Relative singular-value threshold of every rank decision (rows scaled to the size of their terms);
+#: the engine's ``lie_rank.RANK_TOL``, whose measured margins hold here too (gaps reported per run).
+RANK_TOL = 1e-9
+#: Largest parameter count for the dense degree-2 law search of an unmapped module (D(D+3)/2 monomials).
+SEARCH_MAX = 60
+
+
+@dataclass(frozen=True)
+class TorchDiscovery:
+    module: str
+    state_dim: int
+    count: int
+    counts: tuple[tuple[int, int], ...]  # (input points, count)
+    history: tuple[tuple[int, int, float], ...]  # (bracket length, dim Lie so far, gap)
+    laws: tuple[tuple[str, str], ...]  # (law text, how it was established)
+    mapped: bool
+    notes: tuple[str, ...]
+    seconds: float
+
+    def render_text(self) -> str:
+        out = [f"discover {self.module} (torch) [flow]", f"  state dimension D = {self.state_dim}",
+               f"  independent conservation laws: {self.count} = {self.state_dim} - dim Lie(W) = "
+               f"{self.state_dim} - {self.state_dim - self.count}",
+               "  count per input pool: " + ", ".join(f"{m} points: {c}" for m, c in self.counts)]
+        out += [f"    brackets of length <= {L}: dim {d} (gap {g:.2e})" for L, d, g in self.history]
+        out.append(f"  polynomial laws of degree <= 2: {len(self.laws)}")
+        out += [f"    {t}   [{how}]" for t, how in self.laws]
+        out += [f"  note: {n}" for n in self.notes]
+        out.append(f"  time: {self.seconds:.2f} s")
+        return "\n".join(out)
+
+
+class _Fields:
+    """theta (flat) -> outputs on the pool; fields J^T c and their brackets, all with torch.func."""
+
+    def __init__(self, module, X):
+        self.module = module
+        self.names = [n for n, _ in module.named_parameters()]
+        self.shapes = [p.shape for _, p in module.named_parameters()]
+        self.sizes = [p.numel() for _, p in module.named_parameters()]
+        self.X = X
+
+    def unflat(self, theta):
+        return {n: t.reshape(s) for n, t, s in zip(self.names, torch.split(theta, self.sizes), self.shapes)}
+
+    def outputs(self, theta):
+        return functional_call(self.module, self.unflat(theta), (self.X,)).reshape(-1)
+
+    def jacobian(self, theta):
+        _, pull = vjp(self.outputs, theta)
+        eye = torch.eye(self.X.shape[0] * self.out_dim(theta), dtype=torch.float64)
+        return torch.cat([vmap(pull)(chunk)[0] for chunk in torch.split(eye, 256)])
+
+    def out_dim(self, theta):
+        with torch.no_grad():
+            return self.outputs(theta).numel() // self.X.shape[0]
+
+    def field(self, tree):
+        """The vector field of a tree: ('leaf', c) is J^T c, ('sum', A, B), ('bracket', A, B)."""
+        if tree[0] == "leaf":
+            c = tree[1]
+            return lambda th: vjp(self.outputs, th)[1](c)[0]
+        fa, fb = self.field(tree[1]), self.field(tree[2])
+        if tree[0] == "sum":
+            return lambda th: fa(th) + fb(th)
+        return lambda th: jvp(fb, (th,), (fa(th),))[1] - jvp(fa, (th,), (fb(th),))[1]
+
+    def bracket_with_scale(self, tree, theta):
+        fa, fb = self.field(tree[1]), self.field(tree[2])
+        db = jvp(fb, (theta,), (fa(theta),))[1]
+        da = jvp(fa, (theta,), (fb(theta),))[1]
+        return db - da, float(db.norm() + da.norm())
+
+
+def _element(rng, n_out, j):
+    if j == 0:
+        return ("leaf", torch.tensor(rng.standard_normal(n_out), dtype=torch.float64))
+    return ("sum", _element(rng, n_out, j - 1), ("bracket", _element(rng, n_out, j - 1), _element(rng, n_out, j - 1)))
+
+
+def _round_sample(rng, n_out, j):
+    if j == 1:
+        return ("bracket", _element(rng, n_out, 0), _element(rng, n_out, 0))
+    return ("bracket", ("bracket", _element(rng, n_out, j - 2), _element(rng, n_out, j - 2)),
+            _element(rng, n_out, j - 1))
+
+
+def _null_space(J: np.ndarray):
+    """Orthonormal null-space rows of J (rows scaled to norm 1), with the gap of the decision."""
+    norms = np.linalg.norm(J, axis=1)
+    J = J[norms > 0] / norms[norms > 0, None]
+    _, s, vt = np.linalg.svd(J, full_matrices=True)
+    r = int(np.sum(s > RANK_TOL * (s[0] if s.size else 1.0)))
+    kept = s[r - 1] if r else 1.0
+    dropped = s[r] if r < s.size else 0.0
+    return vt[r:], (kept / dropped if dropped > 0 else math.inf)
+
+
+def count_laws(module, in_shape, *, points: int, seed: int, max_depth: int = 8):
+    """(count, history) on a pool of ``points`` random inputs at a random theta0."""
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn((points,) + tuple(in_shape), generator=gen, dtype=torch.float64)
+    f = _Fields(module, X)
+    theta0 = torch.cat([torch.randn(p.shape, generator=gen, dtype=torch.float64).reshape(-1) *
+                        (float(p.detach().std()) if p.numel() > 1 and float(p.detach().std()) > 0 else 1.0)
+                        for _, p in module.named_parameters()])
+    J = f.jacobian(theta0).numpy()
+    N, gap = _null_space(J)
+    D = theta0.numel()
+    history = [(1, D - N.shape[0], gap)]
+    rng = np.random.default_rng([seed, 2])
+    n_out = J.shape[0]
+    j = 1
+    while N.shape[0] and 2 ** j <= max_depth:
+        rows = []
+        for _ in range(N.shape[0] + 4):
+            v, scale = f.bracket_with_scale(_round_sample(rng, n_out, j), theta0)
+            if scale > 0:
+                rows.append(v.numpy() / scale)
+        proj = np.array(rows) @ N.T if rows else np.zeros((0, N.shape[0]))
+        _, s, vt = np.linalg.svd(proj, full_matrices=True) if proj.size else (None, np.zeros(0), np.eye(N.shape[0]))
+        r = int(np.sum(s > RANK_TOL))
+        kept = s[r - 1] if r else 1.0
+        dropped = s[r] if r < s.size else 0.0
+        history.append((2 ** j, D - N.shape[0] + r, kept / dropped if dropped > 0 else math.inf))
+        if r == 0:
+            break
+        N = vt[r:] @ N
+        j += 1
+    return N.shape[0], tuple(history)
+
+
+def _monomials(D):
+    return [(i,) for i in range(D)] + list(itertools.combinations_with_replacement(range(D), 2))
+
+
+def _search(module, in_shape, seed, labels):
+    """Degree <= 2 laws of an unmapped module: null space of <grad m(theta), chi(theta)> over samples."""
+    rng = np.random.default_rng([seed, 11])
+    mons = _monomials(len(labels))
+    rows, trows = [], []
+    while len(rows) < 2 * len(mons) + 16:
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        X = torch.randn((4,) + tuple(in_shape), generator=gen, dtype=torch.float64)
+        f = _Fields(module, X)
+        theta = torch.randn(len(labels), generator=gen, dtype=torch.float64)
+        J = f.jacobian(theta).numpy()
+        rows.extend(J)
+        trows.extend([theta.numpy()] * J.shape[0])
+    G, T = np.array(rows), np.array(trows)
+    A = np.stack([G[:, m[0]] if len(m) == 1 else G[:, m[0]] * T[:, m[1]] + T[:, m[0]] * G[:, m[1]] for m in mons],
+                 axis=1)
+    scale = np.maximum(np.linalg.norm(A, axis=0), 1e-300)
+    N, _ = _null_space(A / scale)
+    N = N / scale
+    laws = []
+    for v in _rref(N):
+        v = v / v[np.argmax(np.abs(v))]
+        q = [Fraction(float(x)).limit_denominator(1000) for x in v]
+        if max(abs(float(a) - b) for a, b in zip(q, v)) > 1e-7:
+            continue
+        terms = [(c, mons[i]) for i, c in enumerate(q) if c != 0]
+        laws.append(" + ".join(f"({c})*" + "*".join(labels[k] for k in m) for c, m in terms).replace("+ (-", "- ("))
+    return laws
+
+
+def _rref(B):
+    B = B.copy()
+    r = 0
+    for c in range(B.shape[1]):
+        if r == B.shape[0]:
+            break
+        k = r + int(np.argmax(np.abs(B[r:, c])))
+        if abs(B[k, c]) < 1e-8:
+            continue
+        B[[r, k]] = B[[k, r]]
+        B[r] /= B[r, c]
+        for i in range(B.shape[0]):
+            if i != r:
+                B[i] -= B[i, c] * B[r]
+        r += 1
+    return B[:r]
+
+
+def _entry_labels(module):
+    out = []
+    for n, p in module.named_parameters():
+        for idx in itertools.product(*(range(s) for s in p.shape)):
+            out.append(f"{n}[{','.join(map(str, idx))}]" if idx else n)
+    return out
+
+
+def discover_module(module, x, *, degree: int = 2, seed: int = 0, points: int | None = None) -> TorchDiscovery:
+    """Count (torch.func Lie rank) and degree <= ``degree`` polynomial laws of ``module``."""
+    from .api import check
+    if degree not in (0, 1, 2):
+        raise BadInput(f"Got degree={degree}; the torch route searches degree 0 (count only), 1 or 2.")
+    t0 = time.perf_counter()
+    m64 = __import__("copy").deepcopy(module).double()
+    in_shape = tuple(x.shape[1:])
+    with torch.no_grad():
+        n_out = m64(x).reshape(x.shape[0], -1).shape[1]
+    D = sum(p.numel() for p in m64.parameters())
+    base = points or max(16, -(-(D + 8) // n_out))
+    counts, hist = [], ()
+    for m in (base, 2 * base) if D <= 4000 else (base,):
+        try:
+            c, h = count_laws(m64, in_shape, points=m, seed=seed)
+        except RuntimeError as exc:  # e.g. BatchNorm's in-place running statistics under torch.func
+            first = (str(exc).strip().splitlines() or [""])[0][:140]
+            raise BadInput(f"discover needs the outputs as a function of each point and the parameters; "
+                           f"torch.func could not differentiate {type(module).__name__} ({first}). Batch-coupled "
+                           "layers (BatchNorm in training mode) have no per-point law count; use check.") from None
+        counts.append((m, c))
+        if c == min(cc for _, cc in counts):
+            hist = h
+    count = min(c for _, c in counts)
+    notes = []
+    if len(counts) > 1 and counts[0][1] != counts[1][1]:
+        notes.append("the count fell with more input points: it is an upper bound (more inputs can only lower it)")
+    mapping = from_module(module, x)
+    laws = []
+    why = engine_discover_supported(mapping.model) if mapping.mapped else "; ".join(mapping.unsupported[:2])
+    if degree and mapping.mapped and not why:
+        r = engine_discover(mapping.model, degree=degree, seed=seed)
+        laws = [(law.text, "proven by the engine") for law in r.laws if isinstance(law.certificate, Proven)]
+        notes += list(r.notes)
+    elif degree and D <= SEARCH_MAX:
+        notes.append(f"law search on the module itself ({why})")
+        for text in _search(m64, in_shape, seed, _entry_labels(m64)):
+            v = check(module, text, example_input=x, draws=30, seed=seed)
+            laws.append((text, v.kind if hasattr(v, "kind") else v.verdict))
+    elif degree:
+        notes.append(f"law search skipped: D = {D} > {SEARCH_MAX} for the dense degree-2 search on the module "
+                     f"itself, used because the engine's search does not apply ({why}); the count above still holds")
+    return TorchDiscovery(type(module).__name__, D, count, tuple(counts), hist, tuple(laws), mapping.mapped,
+                          tuple(notes), time.perf_counter() - t0)
