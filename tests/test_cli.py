@@ -53,6 +53,19 @@ def test_du_3_prove_json_includes_control_witness(capsys):
     (["frobnicate"], "invalid choice"),
     (["audit", "DU-1"], "verify prove DU-1"),  # the command that exists (it said "verify proof")
         (["audit", "JT-6"], "nothing to run"),
+        # bad option values (issue 15): one line each, before any work
+        (["check", "examples/two_layer_relu_bias.toml", "--quantity", "norm(W1)**2", "--seed", "-1"], "integer >= 0"),
+        (["check", "examples/two_layer_relu_bias.toml", "--quantity", "norm(W1)**2", "--budget", "0"], "integer >= 1"),
+        (["check", "examples/two_layer_relu_bias.toml", "--quantity", "norm(W1)**2", "--budget", "-1"], "integer >= 1"),
+        (["check", "examples/two_layer_relu_bias.toml", "--quantity", "norm(W1)**2", "--weight-decay", "1/0"],
+         "finite number"),
+        (["check", "examples/two_layer_relu_bias.toml", "--quantity", "norm(W1)**2", "--weight-decay", "nan"],
+         "finite number"),
+        (["check", "examples/two_layer_relu_bias.toml", "--quantity", "norm(W1)**2", "--weight-decay", "a/b"],
+         "finite number"),
+        (["audit", "DU-10", "--quick", "--seed", "-1"], "integer >= 0"),
+        (["all", "--workers", "1000"], "at most"),
+        (["all", "--out", "pyproject.toml"], "is a file"),
     (["audit", "XX-1"], "Unknown claim id"),
 ])
 def test_bad_input_exit_2_one_line_no_traceback(args, needle):

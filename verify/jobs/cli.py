@@ -7,6 +7,8 @@ Bad input never shows a traceback: any ``VerifyError`` becomes one line on stder
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import json
 import sys
 import time
@@ -73,6 +75,28 @@ _MODULE_HELP = ("a TOML spec, or path/to/model.py:ClassName for a PyTorch module
 _SHAPE_HELP = "with model.py:ClassName: the example input's shape, batch first, e.g. 4,3 (random float64 data)"
 
 
+def _seed(text: str) -> int:
+    """--seed: a non-negative integer (NumPy's generators refuse negative seeds)."""
+    if not re.fullmatch(r"\d{1,18}", text.strip()):
+        raise argparse.ArgumentTypeError(f"--seed {text[:40]!r}: give an integer >= 0")
+    return int(text)
+
+
+def _positive(flag: str, cap: int | None = None):
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"\d{1,18}", text.strip()) or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"{flag} {text[:40]!r}: give an integer >= 1")
+        if cap is not None and int(text) > cap:
+            raise argparse.ArgumentTypeError(f"{flag} {text}: at most {cap} here (4 x the {os.cpu_count() or 1} "
+                                             "cores); more processes only contend for them")
+        return int(text)
+    return parse
+
+
+#: --workers above this many processes per core only adds contention (issue 15: 1,000 were forked).
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse prints usage + exits 2; keep it to one clear line
         raise BadInput(f"{message}. Run 'verify --help' for usage.")
@@ -82,10 +106,27 @@ def _executor_args(p: argparse.ArgumentParser, workers_default: int | None = 1,
                    workers_help: str = "local processes for proofs and sweeps (default 1: this process)") -> None:
     """--workers / --scheduler: where proofs and sweep runs execute (numerics/executor.py)."""
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--workers", type=int, default=workers_default, metavar="N", help=workers_help)
+    g.add_argument("--workers", type=_positive("--workers", MAX_WORKERS), default=workers_default, metavar="N", help=workers_help)
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run proofs and sweeps on a Dask cluster, e.g. tcp://10.0.0.5:8786 "
                         "(pip install -e .[dask])")
+
+
+def _writable_folder(path: str, flag: str = "--out"):
+    """The output folder, created and probed before any work (not after 38 s of proofs)."""
+    import tempfile
+    from pathlib import Path
+    out = Path(path)
+    shown = repr(str(out)) if not str(out).isprintable() else str(out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"{flag} {shown} is a file; give a folder (it is created if missing).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise BadInput(f"{flag} {shown}: cannot write there ({exc.strerror}); give a writable folder.") from None
+    return out
 
 
 def _progress(args) -> bool:
@@ -103,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     al.add_argument("--full", action="store_true", help="paper-sized experiments (default: quick tier)")
     al.add_argument("--out", default="verify-report",
                     help="report folder; per-run files under OUT/audits/runs make a rerun resume")
-    al.add_argument("--seed", type=int, default=0, help="base seed of every run (default 0)")
+    al.add_argument("--seed", type=_seed, default=0, help="base seed of every run (default 0)")
     _executor_args(al)
     al.add_argument("--json", action="store_true", help="also print the records as JSON")
     al.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
@@ -128,9 +169,9 @@ def _parser() -> argparse.ArgumentParser:
                          ">= 2 points, the certificate says which batches it covers")
     ck.add_argument("--weight-decay", default=None, metavar="LAMBDA",
                     help="a number, or 'lambda' for a symbolic weight decay")
-    ck.add_argument("--budget", type=int, default=None, metavar="OPS", help="expansion budget (operations)")
+    ck.add_argument("--budget", type=_positive("--budget"), default=None, metavar="OPS", help="expansion budget (operations)")
     ck.add_argument("--trajectory", action="store_true", help="also measure the drift along a numeric trajectory")
-    ck.add_argument("--seed", type=int, default=0)
+    ck.add_argument("--seed", type=_seed, default=0)
     ck.add_argument("--json", action="store_true")
     ck.add_argument("--input-shape", default=None, metavar="B,...", help=_SHAPE_HELP)
     dc = sub.add_parser("discover", help="find every polynomial conservation law and count all independent laws",
@@ -140,13 +181,13 @@ def _parser() -> argparse.ArgumentParser:
     dc.add_argument("--degree", type=int, default=2, help="largest polynomial degree searched (default 2)")
     dc.add_argument("--count", action="store_true", help="only count independent laws (skip the law search)")
     dc.add_argument("--dynamics", choices=("flow", "momentum"), default="flow")
-    dc.add_argument("--seed", type=int, default=0)
+    dc.add_argument("--seed", type=_seed, default=0)
     dc.add_argument("--json", action="store_true")
     au = sub.add_parser("audit", help="run a GD experiment for a bound/rate/experiment claim",
                         epilog=EXAMPLES["audit"], formatter_class=fmt)
     au.add_argument("id", metavar="ID")
     au.add_argument("--quick", action="store_true", help="small instances, seconds")
-    au.add_argument("--seed", type=int, default=0, help="base seed of every run (default 0)")
+    au.add_argument("--seed", type=_seed, default=0, help="base seed of every run (default 0)")
     au.add_argument("--out", default="audit-results",
                     help="results, figures and per-run files (OUT/runs; a rerun resumes from them)")
     _executor_args(au)
@@ -227,10 +268,8 @@ def _cmd_check(args) -> int:
         if wd == "lambda":
             wd = True
         else:
-            try:
-                wd = float(wd) if "/" not in wd else wd
-            except ValueError:
-                raise BadInput(f"--weight-decay {wd!r}: give a number or 'lambda'.") from None
+            from verify._infra.exact import exact_rational
+            wd = exact_rational(wd, "--weight-decay", "0.01")  # exact: no inf, NaN or 1/0
     if _module_ref(args.spec):
         from verify.torch.cli_hook import run_check
         return run_check(args, wd)
@@ -272,7 +311,7 @@ def _cmd_all(args) -> int:
     if args.workers < 1:
         raise BadInput(f"Got --workers {args.workers}; need >= 1.")
     t0 = time.perf_counter()
-    out = Path(args.out)
+    out = _writable_folder(args.out)
     records = run_all(full=args.full, seed=args.seed, out=out, workers=args.workers,
                       scheduler=args.scheduler, progress=_progress(args))
     where = (f"Dask scheduler {args.scheduler}" if args.scheduler else
@@ -319,7 +358,7 @@ def _cmd_audit(args) -> int:
         require_job(claim, "audit")
     if args.workers < 1:
         raise BadInput(f"Got --workers {args.workers}; need >= 1.")
-    report = run_audit(claim.id, quick=args.quick, seed=args.seed, out=Path(args.out), workers=args.workers,
+    report = run_audit(claim.id, quick=args.quick, seed=args.seed, out=_writable_folder(args.out), workers=args.workers,
                        scheduler=args.scheduler, progress=_progress(args))
     print(json.dumps(report.to_json(), indent=1) if args.json else report.render_text())
     return 0 if report.verdict == "consistent" else 1
