@@ -47,8 +47,8 @@ from __future__ import annotations
 
 from verify.lang.quantity_ast import (
     FUNCTIONS, INDEX_LETTERS, MAX_DECIMAL_EXPONENT, MAX_DEPTH, MAX_ENTRIES, MAX_LENGTH, MAX_NESTING,
-    MAX_NUMBER_CHARS, MAX_NUMERIC_EXPONENT, MAX_RATIONAL_BITS, BinOp, Call, Index, IndexItem, MatMul, Name,
-    Neg, Node, Number, Pow, Quantity, QuantityShape, Slice, Transpose,
+    MAX_NUMBER_CHARS, MAX_NUMERIC_EXPONENT, MAX_RATIONAL_BITS, BinOp, Call, Expr, Index, IndexItem, MatMul,
+    Name, Neg, Node, Number, Pow, Quantity, QuantityShape, Slice, Transpose,
 )
 from verify.lang.quantity_eval import instantiate
 from verify.lang.quantity_parse import parse_quantity, unparse
@@ -56,7 +56,7 @@ from verify.lang.quantity_shape import quantity_shape
 
 __all__ = [
     "Number", "Name", "Index", "Slice", "BinOp", "Neg", "Pow", "MatMul", "Transpose", "Call",
-    "Node", "IndexItem", "Quantity", "QuantityShape",
+    "Node", "Expr", "IndexItem", "Quantity", "QuantityShape",
     "parse_quantity", "instantiate", "quantity_shape", "unparse",
     "FUNCTIONS", "INDEX_LETTERS", "MAX_LENGTH", "MAX_NESTING", "MAX_DEPTH",
     "MAX_NUMBER_CHARS", "MAX_DECIMAL_EXPONENT", "MAX_RATIONAL_BITS", "MAX_NUMERIC_EXPONENT", "MAX_ENTRIES",
