@@ -181,6 +181,28 @@ def test_strategies_reject_invalid_bounds():
         vs.losses(names=("hinge",))
 
 
+def test_du_1_check_takes_a_parsed_quantity():
+    """``verify.check(net, parse_quantity("..."))`` (issue 13): the parsed quantity gets the same verdict as
+    its text, both ways; assert_conserved too; a bad name is the same clean error."""
+    import verify
+    from verify.errors import UnknownName
+    from verify.lang.quantity import parse_quantity
+    text = "sum(W1[i,:]**2) - sum(W2[:,i]**2)"
+    relu, tanh = mlp((2, 3, 1), "relu"), mlp((2, 2, 1), "tanh")
+    proven = verify.check(relu, verify.parse_quantity(text))
+    assert isinstance(proven, Proven)
+    assert proven.statement == check(relu, text).statement and text in proven.title
+    refuted = check(tanh, parse_quantity(text))  # negative control: tanh is not 1-homogeneous
+    assert isinstance(refuted, Refuted) and refuted.witness is not None
+    assert refuted.exact_law == check(tanh, text).exact_law
+    assert isinstance(assert_conserved(relu, parse_quantity(text)), Proven)
+    with pytest.raises(NotConserved, match="witness"):
+        assert_conserved(tanh, parse_quantity(text))
+    assert as_quantity(parse_quantity(text), relu).text == text
+    with pytest.raises(UnknownName, match="Closest: W2, W1"):
+        check(relu, parse_quantity("sum(W9**2)"))
+
+
 @settings(max_examples=5)
 @given(vs.networks(depth=(2, 3), widths=(1, 3), activations=("relu", "leaky_relu"), bias=False))
 def test_du_1_readme_strategy_example(model):

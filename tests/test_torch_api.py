@@ -117,3 +117,16 @@ def test_without_torch_one_line_install_hint_exit_2(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "pip install -e '.[torch]'" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_load_module_of_a_file_that_is_not_python_is_bad_input(tmp_path):
+    """A file Python has no loader for (``model.txt``) is bad input, not an AttributeError on a None spec.
+    (The CLI sends only ``*.py:Class`` here; ``load_module`` is public in ``verify.torch.cli_hook``.)"""
+    from verify.torch.cli_hook import load_module
+    model = tmp_path / "model.txt"
+    model.write_text("import torch\nclass Net(torch.nn.Module): pass\n")
+    with pytest.raises(BadInput, match="not a Python source file"):
+        load_module(f"{model}:Net")
+    control = tmp_path / "model.py"  # the same text as a .py file loads
+    control.write_text(model.read_text())
+    assert load_module(f"{control}:Net").__class__.__name__ == "Net"

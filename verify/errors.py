@@ -25,7 +25,16 @@ class VerifyError(Exception):
 
 
 class BadInput(VerifyError):
-    """Malformed input from the user (CLI arguments, specs, quantities)."""
+    """Malformed input from the user (CLI arguments, specs, quantities).
+
+    Attributes:
+        column: 1-based column in ``text`` where the problem is, when the input is one line of text
+            (the quantity language sets it); ``None`` otherwise.
+        text: the text ``column`` points into, or ``None``.
+    """
+
+    column: int | None = None
+    text: str | None = None
 
 
 class UnknownName(BadInput):

@@ -8,8 +8,9 @@
 from __future__ import annotations
 
 from verify.certificates import Proven, render
-from verify.testing.checking import check
+from verify.lang.quantity import Quantity as ParsedQuantity
 from verify.prove.concrete import Quantity
+from verify.testing.checking import check
 
 __all__ = ["assert_conserved", "NotConserved"]
 
@@ -22,7 +23,7 @@ class NotConserved(AssertionError):
         self.verdict = verdict
 
 
-def assert_conserved(model, quantity: str | Quantity, *, dynamics: str = "flow", weight_decay=None,
+def assert_conserved(model, quantity: str | ParsedQuantity | Quantity, *, dynamics: str = "flow", weight_decay=None,
                      seed: int = 0, **kwargs) -> Proven:
     """Return the ``Proven`` certificate, or raise ``NotConserved`` showing the witness / evidence.
 

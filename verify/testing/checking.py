@@ -1,6 +1,7 @@
 """``verify.check``: the property-testing job for a user's model and quantity.
 
-The quantity is text in the safe quantity language (``verify.lang.quantity``; never evaluated) or a
+The quantity is text in the safe quantity language (``verify.lang.quantity``; never evaluated), the
+same text already parsed (``verify.lang.quantity.parse_quantity``), or a
 ``verify.prove.concrete.Quantity``. Under GD the claimed increment is text in the same language, where
 ``G_<param>`` names the loss gradient dL/d<param> (e.g. ``G_W1``) and ``eta`` the step, or a
 ``verify.prove.concrete.Increment``. The verdict is the same certificate the proof job returns.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from verify.certificates import Verdict
+from verify.lang.quantity import Quantity as ParsedQuantity
 from verify.model import Model
 from verify.prove.concrete import DEFAULT_BUDGET_OPS, Increment, Quantity, prove_conserved
 
@@ -21,12 +23,13 @@ STEP_NAME = "eta"
 GRADIENT_PREFIX = "G_"
 
 
-def as_quantity(quantity: str | Quantity, model: Model) -> Quantity:
-    """Parse quantity text against ``model``'s parameter shapes (velocities ``<name>_dot`` allowed)."""
+def as_quantity(quantity: str | ParsedQuantity | Quantity, model: Model) -> Quantity:
+    """Parse quantity text (or take it parsed) against ``model``'s parameter shapes (velocities
+    ``<name>_dot`` allowed)."""
     if isinstance(quantity, Quantity):
         return quantity
     from verify.lang.quantity import instantiate, parse_quantity
-    q = parse_quantity(quantity)
+    q = quantity if isinstance(quantity, ParsedQuantity) else parse_quantity(quantity)
     shapes = {p.name: p.shape for p in model.params}
     shapes.update({f"{p.name}_dot": p.shape for p in model.params})
 
@@ -34,7 +37,7 @@ def as_quantity(quantity: str | Quantity, model: Model) -> Quantity:
         present = {k: v for k, v in P.items() if k in q.names or k in shapes}
         out = instantiate(q, present, shapes={k: shapes[k] for k in present})
         return {_label(key): val for key, val in out.items()}
-    return Quantity(quantity, build)
+    return Quantity(q.text, build)
 
 
 def as_increment(increment: str | Increment, model: Model) -> Increment:
@@ -75,15 +78,15 @@ def _label(key) -> str:
     return "[" + ",".join(f"{a}={b}" for a, b in key) + "]" if key else ""
 
 
-def check(model: Model, quantity: str | Quantity, *, dynamics: str = "flow", weight_decay=None, seed: int = 0,
-          budget_ops: int = DEFAULT_BUDGET_OPS, n_data: int | None = None, loss: str | None = None,
+def check(model: Model, quantity: str | ParsedQuantity | Quantity, *, dynamics: str = "flow", weight_decay=None,
+          seed: int = 0, budget_ops: int = DEFAULT_BUDGET_OPS, n_data: int | None = None, loss: str | None = None,
           increment: str | Increment | None = None) -> Verdict:
     """Conserved or not, with a certificate (``Proven`` / ``Refuted`` with exact witness / ``Undecided``).
 
     Args:
         model: a ``verify.model.Model`` (Python API or ``verify.lang.spec.load_spec``).
-        quantity: e.g. ``"sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"``; a free index means
-            "for every i", a matrix value means "every entry".
+        quantity: e.g. ``"sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"``, or that text parsed by
+            ``parse_quantity``; a free index means "for every i", a matrix value means "every entry".
         dynamics: ``flow``, ``gd`` (one step changes Q by ``increment``, default 0) or ``momentum``
             (heavy-ball flow; the quantity may use velocities ``<param>_dot``).
         increment: GD only: the claimed exact change of Q in one step, e.g.

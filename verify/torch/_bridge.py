@@ -13,8 +13,8 @@ from verify.errors import BadInput, ShapeMismatch, UnknownName, VerifyError, clo
 from verify.model import (Act, Attention, Dense, DiagonalLinear, Model, Normalize, NormalizedDense, Param, Pool,
                      Residual, conv1d_pattern, conv2d_pattern, pool2d_windows, walk)
 from verify.prove.concrete import DEFAULT_BUDGET_OPS, Quantity as EngineQuantity, prove_conserved
-from verify.lang.quantity import (BinOp, Call, Index, MatMul, Name, Neg, Number, Pow, Slice, Transpose, instantiate,
-                        parse_quantity, quantity_shape)
+from verify.lang.quantity import (BinOp, Call, Index, MatMul, Name, Neg, Number, Pow, Quantity, Slice, Transpose,
+                                  instantiate, parse_quantity, quantity_shape)
 
 
 def engine_discover(model: Model, *, degree: int, seed: int):
@@ -46,7 +46,7 @@ __all__ = [
     "Act", "Attention", "Dense", "DiagonalLinear", "Model", "Normalize", "NormalizedDense", "Param", "Pool",
     "Residual", "conv1d_pattern", "conv2d_pattern", "pool2d_windows", "walk",
     "DEFAULT_BUDGET_OPS", "EngineQuantity", "prove_conserved",
-    "BinOp", "Call", "Index", "MatMul", "Name", "Neg", "Number", "Pow", "Slice", "Transpose", "instantiate",
+    "BinOp", "Call", "Index", "MatMul", "Name", "Neg", "Number", "Pow", "Quantity", "Slice", "Transpose", "instantiate",
     "parse_quantity", "quantity_shape",
     "engine_discover", "engine_discover_supported", "numeric_forward",
 ]

@@ -260,9 +260,10 @@ def discover_module(module, x, *, degree: int = 2, seed: int = 0, points: int | 
         notes.append("the count fell with more input points: it is an upper bound (more inputs can only lower it)")
     mapping = from_module(module, x)
     laws = []
-    why = engine_discover_supported(mapping.model) if mapping.mapped else "; ".join(mapping.unsupported[:2])
-    if degree and mapping.mapped and not why:
-        r = engine_discover(mapping.model, degree=degree, seed=seed)
+    model = mapping.model  # None when the module does not map onto the model definition
+    why = engine_discover_supported(model) if model is not None else "; ".join(mapping.unsupported[:2])
+    if degree and model is not None and not why:
+        r = engine_discover(model, degree=degree, seed=seed)
         laws = [(law.text, "proven by the engine") for law in r.laws if isinstance(law.certificate, Proven)]
         notes += list(r.notes)
     elif degree and D <= SEARCH_MAX:

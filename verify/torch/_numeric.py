@@ -20,6 +20,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from typing import TypedDict
 
 import hypothesis
 import torch
@@ -30,7 +31,7 @@ from ._bridge import BadInput
 from ._qeval import Program, evaluate
 from .verdicts import NumericallyConserved, NumericViolation, NumericWitness
 
-__all__ = ["NUMERIC_TOL", "SMALL", "Setup", "setup", "draws", "residual", "numeric_check", "LOSSES"]
+__all__ = ["NUMERIC_TOL", "SMALL", "Setup", "Draw", "setup", "draws", "residual", "numeric_check", "LOSSES"]
 
 #: Largest relative residual called round-off. Conserved quantities measured <= 1e-13 (the examples,
 #: twins and benchmarks); violations measured >= 1e-4. 1e-8 sits between with margin both ways.
@@ -51,7 +52,7 @@ class Setup:
     in_shape: tuple[int, ...]
     out_dim: int
     dynamics: str
-    decay: object  # None, True (drawn), or a number
+    decay: bool | float | None  # None, True (drawn), or a number
     loss: str | None
 
     @property
@@ -75,6 +76,20 @@ def _floats(lo, hi):
     return st.floats(lo, hi, allow_nan=False, allow_infinity=False, width=64)
 
 
+class Draw(TypedDict, total=False):
+    """One draw of ``draws``; which keys it has depends on the dynamics and the loss."""
+
+    desc: str  # how to regenerate a large draw ("" when every entry was drawn)
+    params: dict[str, torch.Tensor]
+    X: torch.Tensor
+    V: dict[str, torch.Tensor]  # momentum: the velocities
+    gamma: float  # momentum: the friction
+    eta: float  # gd: the step
+    lam: float  # the weight decay (0.0 without)
+    C: torch.Tensor  # no loss given: the output gradient dL/dy
+    T: torch.Tensor  # a loss given: the targets
+
+
 #: Drawn entries below this magnitude become exactly 0: zeros (kinks, dead units) stay in the search
 #: space, while products of a few entries stay far from the subnormal range, where a "residual" of
 #: 5e-324 against terms of 5e-324 is underflow, not a violation (seen before this flush).
@@ -89,10 +104,10 @@ def _tensor_entries(shape, bound):
 
 
 @st.composite
-def draws(draw, s: Setup):
+def draws(draw, s: Setup) -> Draw:
     """One draw: dict with params, velocities, X, the output gradient C or targets T, eta, lam, gamma."""
     small = s.size <= SMALL and s.batch * math.prod(s.in_shape) <= 4 * SMALL
-    out = {"desc": ""}
+    out: Draw = {"desc": ""}
     if small:
         out["params"] = {n: draw(_tensor_entries(sh, 2.0)) for n, sh in s.shapes.items()}
         out["X"] = draw(_tensor_entries((s.batch,) + s.in_shape, 2.0))
@@ -137,7 +152,7 @@ def _loss(name: str, Y, T):
     return torch.nn.functional.cross_entropy(Y, T.reshape(-1).long(), reduction="sum")
 
 
-def gradient(s: Setup, P: dict, d: dict) -> dict:
+def gradient(s: Setup, P: dict, d: Draw) -> dict:
     """grad_theta L at the draw (autograd through torch.func.functional_call on the float64 copy)."""
     leaves = {n: p.detach().requires_grad_(True) for n, p in P.items()}
     Y = torch.func.functional_call(s.module, leaves, (d["X"],)).reshape(s.batch, -1)
@@ -148,7 +163,7 @@ def gradient(s: Setup, P: dict, d: dict) -> dict:
     return {n: (g if g is not None else torch.zeros_like(P[n])) for n, g in zip(leaves, grads)}
 
 
-def residual(s: Setup, program: Program, d: dict):
+def residual(s: Setup, program: Program, d: Draw):
     """(residual, size of its terms) per entry of Q at the draw ``d``."""
     P = d["params"]
     g = gradient(s, P, d)
@@ -180,49 +195,64 @@ def _nested(t: torch.Tensor):
     return t.tolist()
 
 
+@dataclass
+class _Seen:
+    """What the draws of one ``numeric_check`` saw (mutated by Hypothesis's predicate)."""
+
+    n: int = 0  # draws with a finite residual
+    max: float = 0.0  # largest relative residual over them
+    first: int | None = None  # 1-based index (among the n) of the first violating draw
+    skipped: int = 0  # draws where the module's output or gradient was not finite
+
+
 def numeric_check(s: Setup, program: Program, *, n_draws: int, seed: int, title: str, statement: str,
                   notes=()) -> NumericallyConserved | NumericViolation:
     t0 = time.perf_counter()
-    seen = {"n": 0, "max": 0.0}
+    seen = _Seen()
 
-    def violated(d) -> bool:
+    def violated(d: Draw) -> bool:
         res, scale = residual(s, program, d)
         if not (bool(torch.isfinite(res).all()) and bool(torch.isfinite(scale).all())):
             # The module is undefined at this draw (a norm of 0: NaN); not evidence either way.
-            seen["skipped"] = seen.get("skipped", 0) + 1
+            seen.skipped += 1
             return False
         r = float(relative(res, scale).max())
-        seen["n"] += 1
-        seen["max"] = max(seen["max"], r)
-        if r > NUMERIC_TOL and "first" not in seen:
-            seen["first"] = seen["n"]
+        seen.n += 1
+        seen.max = max(seen.max, r)
+        if r > NUMERIC_TOL and seen.first is None:
+            seen.first = seen.n
         return r > NUMERIC_TOL
 
     cfg = settings(max_examples=n_draws, database=None, deadline=None, derandomize=False,
                    suppress_health_check=list(HealthCheck), phases=[hypothesis.Phase.generate, hypothesis.Phase.shrink])
-    common = dict(claim_id="check", title=title, dynamics=s.dynamics, statement=statement,
-                  tolerance=NUMERIC_TOL, notes=tuple(notes))
+    notes = tuple(notes)
     try:
         d = hypothesis.find(draws(s), violated, settings=cfg, random=random.Random(seed))
     except NoSuchExample:
-        if seen.get("skipped"):
-            common["notes"] += (f"{seen['skipped']} draw(s) skipped: the module's output or gradient was not "
-                                "finite there (e.g. a norm of 0)",)
-        if seen["n"] == 0:
+        if seen.skipped:
+            notes += (f"{seen.skipped} draw(s) skipped: the module's output or gradient was not "
+                      "finite there (e.g. a norm of 0)",)
+        if seen.n == 0:
             raise BadInput("every numeric draw gave a non-finite output or gradient; the module is undefined "
                            "on the drawn points (check its normalisations).") from None
-        return NumericallyConserved(**common, seconds=time.perf_counter() - t0, draws=seen["n"],
-                                    max_relative_residual=seen["max"])
+        return NumericallyConserved(claim_id="check", title=title, dynamics=s.dynamics, statement=statement,
+                                    tolerance=NUMERIC_TOL, notes=notes, seconds=time.perf_counter() - t0,
+                                    draws=seen.n, max_relative_residual=seen.max)
+    # find() returned a draw, so the predicate said True at least once and recorded it
+    assert seen.first is not None
     res, scale = residual(s, program, d)
     rel = relative(res, scale)
     k = int(torch.argmax(rel))
     big = s.size > 10_000
     params = ({n: f"{s.shapes[n]} tensor (regenerate it from the draw line)" for n in s.shapes} if big else
               {n: _nested(p) for n, p in d["params"].items()})
-    for key in ("V",):
-        if key in d and not big:
-            params.update({f"{n}_dot": _nested(v) for n, v in d[key].items()})
-    extra = {k2: d[k2] for k2 in ("eta", "gamma") if k2 in d}
+    if "V" in d and not big:
+        params.update({f"{n}_dot": _nested(v) for n, v in d["V"].items()})
+    extra: dict[str, float] = {}
+    if "eta" in d:
+        extra["eta"] = d["eta"]
+    if "gamma" in d:
+        extra["gamma"] = d["gamma"]
     if d["lam"]:
         extra["lambda"] = d["lam"]
     loss = (f"arbitrary loss with output gradient dL/dy = {_nested(d['C']) if not big else 'drawn'}"
@@ -230,5 +260,6 @@ def numeric_check(s: Setup, program: Program, *, n_draws: int, seed: int, title:
     witness = NumericWitness(params=params, data=_nested(d["X"]) if not big else [], loss=loss
                              + (f"; {extra}" if extra else ""), entry=f"entry {program.labels[k] or '(scalar)'}",
                              residual=float(res[k]), scale=float(scale[k]), relative=float(rel[k]), draw=d["desc"])
-    return NumericViolation(**common, seconds=time.perf_counter() - t0, draws=seen["first"],
-                            max_relative_residual=seen["max"], witness=witness)
+    return NumericViolation(claim_id="check", title=title, dynamics=s.dynamics, statement=statement,
+                            tolerance=NUMERIC_TOL, notes=notes, seconds=time.perf_counter() - t0, draws=seen.first,
+                            max_relative_residual=seen.max, witness=witness)

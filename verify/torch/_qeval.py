@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._bridge import (BadInput, BinOp, Call, Index, MatMul, Name, Neg, Number, Pow, Slice, Transpose,
+from ._bridge import (BadInput, BinOp, Call, Index, MatMul, Name, Neg, Number, Pow, Quantity, Slice, Transpose,
                       parse_quantity, quantity_shape)
 
 __all__ = ["Program", "compile_quantity", "evaluate"]
@@ -27,7 +27,7 @@ __all__ = ["Program", "compile_quantity", "evaluate"]
 @dataclass(frozen=True)
 class Program:
     text: str
-    quantity: object  # verify.lang.quantity.Quantity
+    quantity: Quantity
     letters: tuple[str, ...]
     labels: tuple[str, ...]  # one per scalar entry, in ``instantiate``'s order
 

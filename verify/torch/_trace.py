@@ -152,7 +152,7 @@ def _where(node) -> str:
 
 
 class _Walk:
-    def __init__(self, gm, named, batch):
+    def __init__(self, gm: torch.fx.GraphModule, named: dict[str, torch.Tensor], batch: int) -> None:
         self.gm, self.named, self.batch = gm, named, batch
         self.kinds: dict[str, str] = {}  # weight -> "same" / "transpose" for plain Dense layers
         self.seen_input = False
@@ -431,8 +431,9 @@ def _unmapped(name, in_shape, out_shape, reasons, layouts=()) -> Mapping:
     return Mapping(name, in_shape, out_shape, None, tuple(layouts), tuple(reasons))
 
 
-def _layouts(named, layers) -> tuple[tuple[Layout, ...], list[str]]:
-    kinds: dict[str, set] = {}
+def _layouts(named, layers) -> dict[str, set[str]]:
+    """parameter name -> the layouts its uses in ``layers`` ask for ("same", "flat", "transpose")."""
+    kinds: dict[str, set[str]] = {}
     for layer in walk(layers):
         if isinstance(layer, Dense):
             flat = layer.pattern is not None and named[layer.weight].dim() != 1
@@ -462,7 +463,9 @@ def from_module(module: nn.Module, example_input: torch.Tensor) -> Mapping:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         return _unmapped(name, in_shape, out_shape, [f"torch.fx cannot trace {name}: {first}"])
     st = _Walk(gm, named, x.shape[0])
-    env, problems, out = {}, [], None
+    env: dict[torch.fx.Node, object] = {}
+    problems: list[str] = []
+    out: object = None
     for node in gm.graph.nodes:
         try:
             env[node] = st.visit(node, env)
@@ -473,7 +476,7 @@ def from_module(module: nn.Module, example_input: torch.Tensor) -> Mapping:
             out = env[node]
     if not problems and not isinstance(out, _Chain):
         problems.append("the module's output is not one tensor computed from the input")
-    if problems:
+    if problems or not isinstance(out, _Chain):  # (the second only tells the type checker)
         return _unmapped(name, in_shape, out_shape, problems)
     kinds = _layouts(named, out.layers)
     for w, how in st.kinds.items():
@@ -493,7 +496,7 @@ def from_module(module: nn.Module, example_input: torch.Tensor) -> Mapping:
     except BadInput as exc:
         return _unmapped(name, in_shape, out_shape, [f"the traced layers do not form a model: {exc}"])
     mapping = Mapping(name, in_shape, out_shape, model, tuple(layouts), ())
-    diff = _self_check(module, mapping, named, x)
+    diff = _self_check(module, model, mapping, named, x)
     if not diff <= MAP_TOL:
         return _unmapped(name, in_shape, out_shape, [f"the mapped model differs from the module by {diff:.2e} "
                                                      "(relative) on random inputs: an op the tracer did not capture"],
@@ -501,7 +504,7 @@ def from_module(module: nn.Module, example_input: torch.Tensor) -> Mapping:
     return Mapping(name, in_shape, out_shape, model, tuple(layouts), (), diff)
 
 
-def _self_check(module, mapping: Mapping, named, x) -> float:
+def _self_check(module, model: Model, mapping: Mapping, named, x) -> float:
     """max |module(X) - model(X)| / (1 + max |module(X)|) over random points (as many as the example)."""
     g = torch.Generator().manual_seed(1234)
     # Random points only: an example input of zeros is a kink or a 0/0 of a normalisation.
@@ -509,5 +512,5 @@ def _self_check(module, mapping: Mapping, named, x) -> float:
     with torch.no_grad():
         ref = module(X).reshape(X.shape[0], -1).numpy()
     with np.errstate(all="ignore"):
-        got = numeric_forward(mapping.model, mapping.model_params(named), X.reshape(X.shape[0], -1).numpy())
+        got = numeric_forward(model, mapping.model_params(named), X.reshape(X.shape[0], -1).numpy())
     return float(np.max(np.abs(got - ref)) / (1.0 + np.max(np.abs(ref))))

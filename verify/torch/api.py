@@ -102,6 +102,8 @@ def _torch_layout_witness(mapping: Mapping, v):
 
 def exact_check(mapping: Mapping, text: str, *, dynamics="flow", weight_decay=None, loss=None, seed=0,
                 budget_ops=DEFAULT_BUDGET_OPS):
+    if mapping.model is None:  # the callers ask only when ``mapping.mapped``
+        raise ValueError(f"{mapping.module} is not mapped onto the model definition; there is no exact check")
     model = mapping.model if loss is None else dataclasses.replace(mapping.model, loss=loss)
     v = prove_conserved(model, engine_quantity(mapping, text), dynamics=dynamics, weight_decay=weight_decay,
                         seed=seed, budget_ops=budget_ops, claim_id="check",

@@ -27,6 +27,8 @@ def load_module(ref: str) -> torch.nn.Module:
     if not file.is_file():
         raise BadInput(f"{path}: no such file; give path/to/model.py:ClassName.")
     spec = importlib.util.spec_from_file_location(f"verify_user_model_{abs(hash(str(file.resolve())))}", file)
+    if spec is None or spec.loader is None:  # no loader for the file's suffix (model.txt)
+        raise BadInput(f"{path}: not a Python source file; give path/to/model.py:ClassName.")
     mod = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(file.resolve().parent))  # so the file's own sibling imports work
     try:

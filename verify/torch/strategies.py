@@ -17,7 +17,7 @@ import torch
 from hypothesis import strategies as st
 
 from ._bridge import BadInput
-from ._numeric import draws as _draws, setup as _setup
+from ._numeric import Draw, draws as _draws, setup as _setup
 
 __all__ = ["parameters", "inputs", "draws"]
 
@@ -51,7 +51,7 @@ def inputs(example_input: torch.Tensor, *, scale: float = 1.0) -> st.SearchStrat
 
 
 def draws(module: torch.nn.Module, example_input: torch.Tensor, *, dynamics: str = "flow", weight_decay=None,
-          loss: str | None = None) -> st.SearchStrategy[dict]:
+          loss: str | None = None) -> st.SearchStrategy[Draw]:
     """The numeric route's draws: dict with ``params``, ``X``, ``C`` (output gradient) or ``T``, ..."""
     from .api import validate_input
     x = validate_input(module, example_input)

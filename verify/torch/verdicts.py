@@ -9,7 +9,7 @@ the exact engine's verdict on the same question (``exact``).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from ._bridge import Verdict, render as render_exact, to_json as exact_json
 
@@ -62,7 +62,8 @@ class NumericallyConserved(_NumericBase):
 
 @dataclass(frozen=True)
 class NumericViolation(_NumericBase):
-    witness: NumericWitness | None = None
+    # A violation always carries the draw that shows it (keyword-only: the base has defaulted fields).
+    witness: NumericWitness = field(kw_only=True)
     exact: Verdict | None = None
 
     @property
@@ -82,12 +83,12 @@ def _short(value, limit: int = 300) -> str:
 
 def render(v) -> str:
     """Text form; exact verdicts are rendered by the core."""
-    if not isinstance(v, _NumericBase):
+    if not isinstance(v, (NumericallyConserved, NumericViolation)):
         return render_exact(v)
     lines = [f"{v.claim_id} [numeric, {v.dynamics}] {v.title}: {v.kind.upper()} ({v.seconds:.2f} s)",
              f"  claim: {v.statement}"]
     lines += [f"  note: {n}" for n in v.notes]
-    if isinstance(v, NumericViolation) and v.witness is not None:
+    if isinstance(v, NumericViolation):
         w = v.witness
         lines.append("  witness (float64, shrunk by Hypothesis):")
         for name, val in w.params.items():
@@ -105,7 +106,7 @@ def render(v) -> str:
 
 
 def to_json(v) -> dict:
-    if not isinstance(v, _NumericBase):
+    if not isinstance(v, (NumericallyConserved, NumericViolation)):
         return exact_json(v)
     d = asdict(v)
     d["verdict"] = v.verdict
