@@ -70,7 +70,10 @@ class Normalize(LayerBase):
 
     @classmethod
     def draw(cls, draw: Any, d: int, n: int) -> tuple[LayerBase, list, int]:
+        from hypothesis import reject
         from hypothesis import strategies as st
+        if d < 2:
+            reject()  # normalising one unit gives its sign: refused by the layer itself
         # layer norm of 2 units is a constant (+-1, -+1): drawn on >= 3 units only
         return cls(draw(st.sampled_from(NORM_KINDS if d >= 3 else ("l2",)))), [], d
 
