@@ -35,7 +35,7 @@ linear-gradient(#333,#333) right top/5px 1.5px no-repeat,linear-gradient(#333,#3
 .vf-why{color:#444;font-size:92%;border-left:1px solid #ddd;padding-left:8px}
 .vf-evidence{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 .vf-evidence>table{flex:3 1 640px;min-width:0}.vf-figures{flex:2 1 360px;min-width:0}
-table.vf-audit,table.vf-witness{table-layout:fixed;width:100%}table.vf-witness td{overflow-x:auto}table.vf-audit td{overflow-wrap:anywhere}
+table.vf-audit,table.vf-witness{table-layout:fixed;width:100%}table.vf-audit .vf-badge{font-size:75%}table.vf-witness td{overflow-x:auto}table.vf-audit td{overflow-wrap:anywhere}
 .vf-figures img{max-width:100%;border:1px solid #ddd;margin:0 0 8px 0}
 table.vf-table{border-collapse:collapse}table.vf-table td,table.vf-table th{border:1px solid #ccc;padding:4px 8px;
 vertical-align:top;text-align:left}table.vf-table th{background:#eee}.vf-kv{margin-bottom:3px}
@@ -149,7 +149,7 @@ def audit_html(d: Mapping[str, Any], fmt: Callable[[Any], str], *, anchor: str |
         rows.append(f'<tr id="{html.escape(anchor)}-{n}" class="vf-{s["verdict"]}"><td>{n}</td>'
                     f"<td><b>{esc(s['name'])}</b>{note}</td><td>{_kv(paper, porder, fmt) or '—'}</td>"
                     f"<td>{_kv(measured, order, fmt) or '—'}</td><td>{esc(s['rule'])}</td><td>{verdict}</td></tr>")
-    cols = "".join(f'<col style="width:{w}%">' for w in (4, 17, 21, 24, 22, 12))
+    cols = "".join(f'<col style="width:{w}%">' for w in (4, 17, 20, 24, 21, 14))
     table = (f'<table class="vf-table vf-audit"><colgroup>{cols}</colgroup><thead><tr><th>#</th><th>quantity (sub-claim)</th><th>paper</th>'
              "<th>ours (95% CI)</th><th>rule</th><th>verdict</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
     figs = "".join(img_tag(f) for f in d.get("figures", ()) if str(f).endswith(".png")) if figures else ""
