@@ -79,7 +79,7 @@ def witness_html(w: Mapping[str, Any]) -> str:
                     for j, line in enumerate(lines))
     rows.append(f"<tr><td>{esc(w['entry'])}</td><td><div class=\"vf-eq\">{value}</div>(≈ {float(w['value_float']):.6g}; "
                 f"{esc(w['certified'])})</td></tr>")
-    return (f'<table class="vf-table vf-witness"><colgroup><col style="width:11em"><col></colgroup>{"".join(rows)}'
+    return (f'<table class="vf-table vf-witness"><colgroup><col style="width:11em"/><col/></colgroup>{"".join(rows)}'
             "</table>")
 
 
@@ -149,7 +149,7 @@ def audit_html(d: Mapping[str, Any], fmt: Callable[[Any], str], *, anchor: str |
         rows.append(f'<tr id="{html.escape(anchor)}-{n}" class="vf-{s["verdict"]}"><td>{n}</td>'
                     f"<td><b>{esc(s['name'])}</b>{note}</td><td>{_kv(paper, porder, fmt) or '—'}</td>"
                     f"<td>{_kv(measured, order, fmt) or '—'}</td><td>{esc(s['rule'])}</td><td>{verdict}</td></tr>")
-    cols = "".join(f'<col style="width:{w}%">' for w in (4, 17, 20, 24, 21, 14))
+    cols = "".join(f'<col style="width:{w}%"/>' for w in (4, 17, 20, 24, 21, 14))
     table = (f'<table class="vf-table vf-audit"><colgroup>{cols}</colgroup><thead><tr><th>#</th><th>quantity (sub-claim)</th><th>paper</th>'
              "<th>ours (95% CI)</th><th>rule</th><th>verdict</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
     figs = "".join(img_tag(f) for f in d.get("figures", ()) if str(f).endswith(".png")) if figures else ""
