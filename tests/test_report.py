@@ -274,3 +274,32 @@ def test_nm_1_du_1_report_flow_drift_checks_pass_and_their_controls_drift(cid):
     dropped = quantity.replace(" + norm(b1)**2", "").replace(" + b1[i]**2", "")
     assert dropped != quantity
     assert flow_drift(model, as_quantity(dropped, model), seed=0, max_evals=20_000).relative_drift > 1e-3
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_verify_all_transcript_matches_a_real_run(report):
+    """The README's `verify all` transcript (skipped by the README runner: it takes 30 s or more) is
+    this run's output: every row (seconds masked, lines cut at 118 characters as the README says)
+    and the counts of the summary line."""
+    _, out = report
+    records = json.loads((out / "results.json").read_text())["claims"]
+    text = README.read_text()
+    block = text[text.index("$ verify all --workers 2\n"):]
+    block = block[:block.index("```")].splitlines()[1:]
+    shown = [l for l in block if re.match(r"[A-Z]{2}-\w+ ", l)]
+
+    def masked(line: str) -> str:
+        return re.sub(r"^(.{35})\s*\d+\.\d+ s", r"\1 <T> s", line)
+
+    expected = []
+    for r in records:
+        evidence = r["evidence"] if r["verdict"] != "not run" else f"reason: {r['reason']}"
+        line = f"{r['id']:8s} {r['kind']:11s} {r['verdict']:13s} {0.0:7.2f} s  {evidence[:110]}"
+        expected.append(masked(line if len(line) <= 118 else line[:117] + "…"))
+    assert [masked(l) for l in shown] == expected
+    counts = {v: sum(r["verdict"] == v for r in records) for v in {r["verdict"] for r in records}}
+    summary = next(l for l in block if l.startswith(f"{len(records)} claims: "))
+    parts = summary.split(": ", 1)[1].split(";")[0].split(", ")  # "13 proven", "1 not run", ...
+    assert {p.split(" ", 1)[1]: int(p.split(" ", 1)[0]) for p in parts} == counts
