@@ -25,7 +25,6 @@ NOT_RUN = {
                                       "and the first is verify all, run by tests/test_report.py",
     "# on the scheduler machine": "needs a Dask cluster; tests/test_executor_dask.py runs --scheduler "
                                   "on a loopback LocalCluster",
-    "pip install -e '.[docs]' && mkdocs serve": "serves the site; tests/test_docs_site.py builds it",
 }
 
 
@@ -45,12 +44,12 @@ def fenced_blocks(text: str) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("doc", DOCUMENTS, ids=lambda p: p.name)
 def test_every_fenced_block_is_run_or_listed_with_a_reason(doc):
     blocks = fenced_blocks(doc.read_text())
-    assert blocks, doc
     odd = [(lang, first) for lang, first in blocks if lang not in RUN and first not in NOT_RUN]
     assert odd == [], f"{doc.name}: blocks no runner executes (give them a runnable language or list them)"
 
 
 def test_fence_scan_sees_an_unrun_block():
+    assert len(fenced_blocks((ROOT / "README.md").read_text())) >= 15
     # control: a block in another language is reported
     assert fenced_blocks("x\n```sh\nrm -rf /\n```\n") == [("sh", "rm -rf /")]
 
