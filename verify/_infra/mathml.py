@@ -73,8 +73,8 @@ def _script(toks: list[tuple[str, str]], k: int) -> tuple[str, int]:
         inner, nxt = _group(toks, k)
         return f"<mrow>{_row(inner)}</mrow>", nxt
     if t == "-" and k + 1 < len(toks) and toks[k + 1][0] in ("num", "name"):
-        inner, _ = _script(toks, k + 1)
-        return f"<mrow>{_mo('-')}{inner}</mrow>", k + 2
+        term, _ = _script(toks, k + 1)
+        return f"<mrow>{_mo('-')}{term}</mrow>", k + 2
     if kind == "num":
         return f"<mn>{html.escape(t)}</mn>", k + 1
     if kind == "name":

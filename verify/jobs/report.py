@@ -133,7 +133,7 @@ def _audit_record(cid: str, seed: int, full: bool, out: Path, workers: int, prog
 def _summary(parts: list[str], limit: int = 300) -> str:
     """The sub-verdicts joined by "; ", cut between parts (never inside one) to about ``limit``
     characters, saying how many more the claim's section holds."""
-    shown = []
+    shown: list[str] = []
     for k, part in enumerate(parts):
         if shown and len("; ".join(shown + [part])) > limit:
             return "; ".join(shown) + f"; ... {len(parts) - k} more in the section"
