@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +129,11 @@ def _kv(values: Mapping[str, Any], order: list[str], fmt: Callable[[Any], str]) 
 
 
 def audit_html(d: Mapping[str, Any], fmt: Callable[[Any], str], *, anchor: str | None = None,
-               figures: bool = True) -> str:
+               figures: Sequence[str] | None = None) -> str:
     """An audit report: one table row per sub-claim (quantity | paper | ours (95% CI) | rule |
-    verdict), the figures beside the table, then the notes. ``fmt`` formats a measured value
-    (``verify.numerics.results`` owns the CI format); row ids are ``{anchor}-{n}``."""
+    verdict), the figures beside the table (``figures``, default the report's PNGs), then the
+    notes. ``fmt`` formats a measured value (``verify.numerics.results`` owns the CI format); row
+    ids are ``{anchor}-{n}``."""
     anchor = anchor or d["claim_id"]
     tier = "quick" if d.get("quick") else "full"
     rows = []
@@ -152,7 +153,8 @@ def audit_html(d: Mapping[str, Any], fmt: Callable[[Any], str], *, anchor: str |
     cols = "".join(f'<col style="width:{w}%"/>' for w in (4, 17, 20, 24, 21, 14))
     table = (f'<table class="vf-table vf-audit"><colgroup>{cols}</colgroup><thead><tr><th>#</th><th>quantity (sub-claim)</th><th>paper</th>'
              "<th>ours (95% CI)</th><th>rule</th><th>verdict</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
-    figs = "".join(img_tag(f) for f in d.get("figures", ()) if str(f).endswith(".png")) if figures else ""
+    paths = figures if figures is not None else [f for f in d.get("figures", ()) if str(f).endswith(".png")]
+    figs = "".join(img_tag(f) for f in paths)
     head = (f'<p>{badge(d["verdict"])} <b>{html.escape(d["claim_id"])}</b> <span class="vf-muted">{tier} tier, '
             f'seed {d.get("seed")}, {float(d.get("wall_time_s", 0.0)):.1f} s, git {html.escape(str(d.get("git_revision", ""))[:12])}'
             "</span></p>")

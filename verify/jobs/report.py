@@ -274,11 +274,7 @@ def _section(r: ClaimRecord) -> str:
     if r.job == "proof" and "verdicts" in r.extra:
         body = _proof_section(r)
     elif "audit" in r.extra:
-        body = fragments.audit_html(r.extra["audit"], _fmt, anchor=r.id, figures=False)
-        # The figures sit beside the evidence table (inside its flex box), not below it.
-        figs = "".join(fragments.img_tag(f) for f in r.figures)
-        body = body.replace("</tbody></table></div>", f'</tbody></table><div class="vf-figures">{figs}</div></div>', 1) \
-            if figs else body
+        body = fragments.audit_html(r.extra["audit"], _fmt, anchor=r.id, figures=r.figures)
     else:  # a note (reason) or a record without structured evidence
         details = r.details or r.reason
         body = f"<pre>{html.escape(details if r.job == 'proof' else pretty(details))}</pre>" + \
