@@ -43,4 +43,4 @@ def test_ci_runs_the_readme_test_command_with_the_dask_extra():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
     ci_last = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
-    assert block[1] == ci_last == "pip install -e '.[dask]' && HYPOTHESIS_PROFILE=ci python -m pytest -q"
+    assert block[1] == ci_last == "pip install -e '.[dask,test]' && HYPOTHESIS_PROFILE=ci python -m pytest -q"
