@@ -202,6 +202,14 @@ class AuditReport:
             out += [""] + [f"![{Path(f).name}]({f})" for f in self.figures if f.endswith(".png")]
         return "\n".join(out) + "\n"
 
+    # Notebook displays: the report's evidence table (figures beside it, embedded) and the Markdown.
+    def _repr_html_(self) -> str:
+        from verify._infra.html import audit_html, fragment
+        return fragment(audit_html(self.to_json(), _fmt))
+
+    def _repr_markdown_(self) -> str:
+        return self.render_markdown()
+
 
 def _md(s: str) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")

@@ -39,8 +39,9 @@ def test_sweep_commands_show_workers_and_scheduler_examples():
         assert "--workers" in EXAMPLES[cmd] and "--scheduler" in EXAMPLES[cmd]
 
 
-def test_ci_runs_the_readme_test_command_with_the_dask_extra():
+def test_ci_runs_the_readme_test_command_with_every_extra():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
     ci_last = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
-    assert block[1] == ci_last == "pip install -e '.[dask]' && HYPOTHESIS_PROFILE=ci python -m pytest -q"
+    assert block[1] == ci_last == ("pip install torch==2.13.0 && pip install -e '.[dask,torch,test]' && "
+                                   "HYPOTHESIS_PROFILE=ci python -m pytest -q")

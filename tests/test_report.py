@@ -1,15 +1,22 @@
 """`verify all`: one record per catalog id, a self-contained page, Markdown and JSON, and the page
-rendered in a real headless Chromium (every id in the DOM, every image decoded, no console error)."""
+rendered in a real headless Chromium (every id in the DOM, every image decoded, every MathML formula
+laid out, no console error; screenshots in test-artifacts/)."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verify._infra.mathml import pretty
 
 from verify.claims import CLAIMS
 from verify.jobs.cli import main
@@ -76,13 +83,82 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     marks = re.search(r'data-images="(\d+)/(\d+)"', dom.stdout)
     assert marks, "the page's load handler did not run"
     assert marks.group(1) == marks.group(2) and int(marks.group(2)) > 0, marks.group(0)
+    # Every MathML formula was laid out with a non-zero width and height (a browser without MathML
+    # support, or markup it cannot read, gives empty boxes), and there are many of them.
+    math = re.search(r'data-math="(\d+)/(\d+)"', dom.stdout)
+    assert math, "the page's load handler did not run"
+    assert math.group(1) == math.group(2) and int(math.group(2)) >= 50, math.group(0)
     console = [l for l in dom.stderr.splitlines() if "CONSOLE" in l]
     assert not [l for l in console if "rror" in l or "Uncaught" in l], console
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = subprocess.run([CHROMIUM, *FLAGS, "--user-data-dir=" + str(tmp_path / "p2"), "--window-size=1280,1600",
-                           "--screenshot=" + str(ARTIFACTS / "report.png"), url],
-                          capture_output=True, text=True, timeout=180)
-    assert shot.returncode == 0 and (ARTIFACTS / "report.png").stat().st_size > 10_000
+    shots = {"report.png": url}
+    # Headless Chromium screenshots the top of a page only, so the proof and audit sections are also
+    # shot on their own: the report's own head (styles) and the section's markup, cut from the page.
+    page = (out / "index.html").read_text()
+    head = page[:page.index("<body>") + len("<body>")]
+    for name, cid in (("report-proof-DU-1.png", "DU-1"), ("report-audit-DU-12.png", "DU-12")):
+        start = page.index(f'<section id="{cid}">')
+        view = tmp_path / f"{cid}.html"
+        view.write_text(head + page[start:page.index("</section>", start)] + "</section></body></html>")
+        shots[name] = view.as_uri()
+    for name, target in shots.items():
+        shot = subprocess.run([CHROMIUM, *FLAGS, "--user-data-dir=" + str(tmp_path / name), "--window-size=1400,1600",
+                               "--screenshot=" + str(ARTIFACTS / name), target],
+                              capture_output=True, text=True, timeout=180)
+        assert shot.returncode == 0 and (ARTIFACTS / name).stat().st_size > 10_000, name
+
+
+def test_report_page_has_a_summary_derivations_and_audit_tables(report):
+    """The page as a document: counts by verdict linking to every row; each generic proof's steps
+    as numbered MathML displays; each audit's evidence as one table row per sub-claim, with the
+    paper's values and ours side by side."""
+    _, out = report
+    records = json.loads((out / "results.json").read_text())["claims"]
+    page = (out / "index.html").read_text()
+    summary = page[page.index('<section id="summary">'):page.index("</section>")]
+    for verdict in {r["verdict"] for r in records}:
+        ids = [r["id"] for r in records if r["verdict"] == verdict]
+        assert f"{verdict.upper()}</span></td><td><b>{len(ids)}</b>" in summary, verdict
+        assert all(f'href="#row-{i}"' in summary and f'id="row-{i}"' in page for i in ids)
+    for r in records:
+        start = page.index(f'<section id="{r["id"]}">')
+        section = page[start:page.index("</section>", start)]
+        if r["job"] == "proof":
+            steps = sum(len(v.get("steps") or ()) for v in r["extra"]["verdicts"])
+            assert section.count('<span class="vf-eqno">') == steps > 0, r["id"]
+            assert section.count('<math displaystyle="true"') >= steps
+            if any(v.get("witness") for v in r["extra"]["verdicts"]):
+                assert 'class="vf-mat"' in section  # exact witness matrices
+        elif "audit" in r["extra"]:
+            subs = r["extra"]["audit"]["subs"]
+            assert section.count('class="vf-table vf-audit"') == 1
+            assert [f'id="{r["id"]}-{n}"' in section for n in range(1, len(subs) + 2)] == [True] * len(subs) + [False]
+            for s in subs:
+                for key in list(s["paper"]) + list(s["measured"]):
+                    assert html.escape(pretty(key)) + ":</span>" in section, (r["id"], key)
+            if r["figures"]:
+                assert '<div class="vf-figures"><img' in section  # the figure beside the table
+
+
+def test_mathml_typesets_scripts_and_escapes_any_text():
+    from verify._infra.mathml import split_long, to_mathml
+    got = to_mathml("G_(h+1) = delta*(a.T*W_h.T*D)")
+    assert "<msub><mi>G</mi><mrow><mi>h</mi><mo>+</mo><mn>1</mn></mrow></msub>" in got
+    assert "<mi>δ</mi>" in got and "<msubsup><mi>W</mi><mi>h</mi><mi>T</mi></msubsup>" in got
+    assert "<msup><mo fence=\"true\" stretchy=\"false\">‖</mo><mn>2</mn></msup>" in to_mathml("||x||^2")
+    # controls: markup in the text is escaped, never passed through
+    assert "<script>" not in to_mathml("<script>alert(1)</script>") and "&lt;" in to_mathml("a < b")
+    long = "dQ/dt = " + " + ".join(f"a_{k}*b_{k}" for k in range(40))
+    lines = split_long(long, 60)
+    assert len(lines) > 1 and all(len(l) <= 60 for l in lines[1:]) and " ".join(lines) == long
+    assert split_long("f(a + b + c)", 5) == ["f(a + b + c)"]  # never inside brackets
+
+
+@settings(max_examples=200, derandomize=True, database=None)
+@given(st.text(alphabet=st.sampled_from(list("abWT_^*().,;|[]{}<>=+-/'0123 &\"")), max_size=60))
+def test_mathml_of_any_text_is_well_formed_xml(text):
+    from verify._infra.mathml import to_mathml
+    ET.fromstring(to_mathml(text, display=True))  # raises on unbalanced or unescaped markup
 
 
 def _numbers(out: Path):
@@ -198,3 +274,32 @@ def test_nm_1_du_1_report_flow_drift_checks_pass_and_their_controls_drift(cid):
     dropped = quantity.replace(" + norm(b1)**2", "").replace(" + b1[i]**2", "")
     assert dropped != quantity
     assert flow_drift(model, as_quantity(dropped, model), seed=0, max_evals=20_000).relative_drift > 1e-3
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_verify_all_transcript_matches_a_real_run(report):
+    """The README's `verify all` transcript (skipped by the README runner: it takes 30 s or more) is
+    this run's output: every row (seconds masked, lines cut at 118 characters as the README says)
+    and the counts of the summary line."""
+    _, out = report
+    records = json.loads((out / "results.json").read_text())["claims"]
+    text = README.read_text()
+    block = text[text.index("$ verify all --workers 2\n"):]
+    block = block[:block.index("```")].splitlines()[1:]
+    shown = [l for l in block if re.match(r"[A-Z]{2}-\w+ ", l)]
+
+    def masked(line: str) -> str:
+        return re.sub(r"^(.{35})\s*\d+\.\d+ s", r"\1 <T> s", line)
+
+    expected = []
+    for r in records:
+        evidence = r["evidence"] if r["verdict"] != "not run" else f"reason: {r['reason']}"
+        line = f"{r['id']:8s} {r['kind']:11s} {r['verdict']:13s} {0.0:7.2f} s  {evidence[:110]}"
+        expected.append(masked(line if len(line) <= 118 else line[:117] + "…"))
+    assert [masked(l) for l in shown] == expected
+    counts = {v: sum(r["verdict"] == v for r in records) for v in {r["verdict"] for r in records}}
+    summary = next(l for l in block if l.startswith(f"{len(records)} claims: "))
+    parts = summary.split(": ", 1)[1].split(";")[0].split(", ")  # "13 proven", "1 not run", ...
+    assert {p.split(" ", 1)[1]: int(p.split(" ", 1)[0]) for p in parts} == counts

@@ -80,6 +80,14 @@ class _Base:
     def render(self, fmt: str = "text") -> str:
         return render(self, fmt)  # type: ignore[arg-type]
 
+    # Notebook displays (Jupyter calls these): the report's renderer, MathML derivations and witnesses.
+    def _repr_html_(self) -> str:
+        from verify._infra.html import fragment, verdict_html
+        return fragment(verdict_html(self.to_dict()))
+
+    def _repr_markdown_(self) -> str:
+        return render(self, "markdown")  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True)
 class Proven(_Base):

@@ -16,7 +16,11 @@ import time
 from verify.claims import CLAIMS
 from verify.errors import BadInput, VerifyError
 
-__all__ = ["main"]
+__all__ = ["main", "DISTRIBUTION"]
+
+#: The distribution name on the package index (``pip install verify-implicit-reg``); the import
+#: name and the command stay ``verify`` ("verify" on the index is an unrelated project).
+DISTRIBUTION = "verify-implicit-reg"
 
 EXAMPLES = {
     "verify": """examples:
@@ -134,10 +138,19 @@ def _progress(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     p = _Parser(prog="verify", description="Prove, property-test and audit implicit-regularization claims.",
                 epilog=EXAMPLES["verify"], formatter_class=fmt)
+    p.add_argument("--version", action="version", version=f"{DISTRIBUTION} {_version()}")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     al = sub.add_parser("all", help="run every job over the whole catalog and write a report",
                         epilog=EXAMPLES["all"], formatter_class=fmt)

@@ -2,13 +2,17 @@
 
 Every catalog id gets one record: proofs for identity claims (plus a float64 property check on a
 random network where one is defined), audits for bound / rate / asymptotic / experiment claims,
-"not run" with its reason otherwise. The HTML page is self-contained: inline CSS, figures embedded
-as data URIs, formulas as plain Unicode text, no network.
+"not run" with its reason otherwise. The HTML page is one self-contained document (inline CSS,
+figures embedded as data URIs, formulas as MathML, no script but a load check, no network): a
+summary with the counts by verdict and links to every row, the table of claims, then one section
+per claim. A proof section shows each derivation as numbered displayed equations with the
+justification beside each step (``verify._infra.html``, the renderer notebooks use too); an audit
+section shows its evidence as a table, one row per sub-claim (quantity | paper | ours (95% CI) |
+rule | verdict), with the figures beside it.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import os
 import platform
@@ -16,7 +20,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from verify.certificates import render
+from verify._infra import html as fragments
+from verify._infra.mathml import pretty
+from verify.certificates import render, to_json
 from verify.claims import CLAIMS
 
 __all__ = ["ClaimRecord", "run_all", "write_report"]
@@ -78,8 +84,8 @@ def _proof_record(cid: str, seed: int) -> ClaimRecord:
     verdicts = run_tasks(tasks, 1)
     ok = [v.verdict == t.expect for t, v in zip(tasks, verdicts)]
     n_proofs = sum(t.expect == "proven" for t in tasks)
-    details = "\n\n".join(render(v) for t, v in zip(tasks, verdicts)
-                          if t.mode == "generic" or t.expect != "proven" or v.verdict != t.expect)
+    shown = [(t, v) for t, v in zip(tasks, verdicts) if t.mode == "generic" or t.expect != "proven" or v.verdict != t.expect]
+    details = "\n\n".join(render(v) for _, v in shown)
     concrete = [t.name for t in tasks if t.mode == "concrete" and t.expect == "proven"]
     details += "\n\nconcrete instances proven: " + "; ".join(concrete)
     evidence = (f"{sum(o for t, o in zip(tasks, ok) if t.expect == 'proven')}/{n_proofs} proofs "
@@ -88,18 +94,22 @@ def _proof_record(cid: str, seed: int) -> ClaimRecord:
                 f"expected{_control_kinds(tasks, verdicts)}")
     verdict = "proven" if all(ok) else ("refuted" if any(v.verdict == "refuted" and t.expect == "proven"
                                                         for t, v in zip(tasks, verdicts)) else "undecided")
-    extra = {}
+    # The verdicts in full (derivation steps, witnesses) for the HTML page, with what each task expected.
+    extra: dict = {"verdicts": [dict(to_json(v), expect=t.expect, task=t.name) for t, v in shown],
+                   "concrete": concrete}
     if CLAIMS[cid].property_check is not None:
         from verify.errors import DivergenceError
         try:
             model, rep = _property(cid, seed)
         except DivergenceError as exc:
             return ClaimRecord(cid, CLAIMS[cid].kind, "proof", "undecided" if verdict == "proven" else verdict,
-                               evidence + f"; property check stalled: {exc}", time.perf_counter() - t0, details)
+                               evidence + f"; property check stalled: {exc}", time.perf_counter() - t0, details,
+                               extra=extra)
         passed = rep.relative_drift < PROPERTY_TOL
         evidence += f"; float64 flow drift {rep.relative_drift:.1e} (< {PROPERTY_TOL:g})"
         details += f"\n\nproperty check on {model.name}: {rep.render()}"
         extra["property"] = rep.to_json()
+        extra["property_text"] = f"property check on {model.name}: {rep.render()}"
         if not passed:
             verdict = "inconsistent"
     return ClaimRecord(cid, CLAIMS[cid].kind, "proof", verdict, evidence, time.perf_counter() - t0, details,
@@ -117,7 +127,7 @@ def _audit_record(cid: str, seed: int, full: bool, out: Path, workers: int, prog
                     pool=pool)
     key = _summary([f"{s.name}: {s.verdict}" for s in rep.subs])
     return ClaimRecord(cid, c.kind, c.job, rep.verdict, key, time.perf_counter() - t0, rep.render_text(),
-                       tuple(f for f in rep.figures if f.endswith(".png")))
+                       tuple(f for f in rep.figures if f.endswith(".png")), extra={"audit": rep.to_json()})
 
 
 def _summary(parts: list[str], limit: int = 300) -> str:
@@ -197,12 +207,14 @@ def _header(seed: int, full: bool, executor: str) -> dict:
             "generated": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}th{background:#eee}
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1440px;line-height:1.4}table{border-collapse:collapse}
+table.claims td,table.claims th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}table.claims th{background:#eee}
 .proven,.consistent{background:#e3f6e3}.refuted,.inconsistent,.divergent{background:#fbe0e0}
 .undecided{background:#fff5d6}.notrun{background:#f0f0f0}pre{background:#f7f7f7;padding:8px;overflow-x:auto;
 white-space:pre-wrap}img{max-width:100%;border:1px solid #ddd;margin:4px 0}td:first-child{white-space:nowrap}
-table.head{margin-bottom:1em}table.head td{border:none;padding:1px 8px}table.head td:first-child{color:#555}"""
+table.head{margin-bottom:1em}table.head td{border:none;padding:1px 8px}table.head td:first-child{color:#555}
+.summary td{padding:2px 10px 2px 0;vertical-align:top}.summary a{margin-right:6px}section{margin-top:2.5em}
+section>h2{border-bottom:1px solid #ddd;padding-bottom:4px}:target{outline:2px solid #88f}"""
 
 
 def _header_rows(head: dict) -> list[tuple[str, str]]:
@@ -213,50 +225,90 @@ def _header_rows(head: dict) -> list[tuple[str, str]]:
             ("generated", head["generated"])]
 
 
-#: Marks on <body> how many images decoded, so a headless browser test can read it from the DOM.
+#: Marks on <body> how many images decoded and how many MathML formulas were laid out with a
+#: non-zero size, so a headless browser test can read both from the DOM.
 CHECK_JS = ("window.addEventListener('load',function(){var im=document.images,ok=0;"
             "for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}"
-            "document.body.setAttribute('data-images',ok+'/'+im.length);});")
+            "document.body.setAttribute('data-images',ok+'/'+im.length);"
+            "var m=document.querySelectorAll('math'),mo=0;"
+            "for(var j=0;j<m.length;j++){var r=m[j].getBoundingClientRect();if(r.width>0&&r.height>0)mo++;}"
+            "document.body.setAttribute('data-math',mo+'/'+m.length);});")
+
+#: Order of the verdicts in the summary: passes first, then what needs a reader's attention.
+ORDER = ("proven", "consistent", "not run", "undecided", "divergent", "refuted", "inconsistent")
 
 
-def _img(path: str) -> str:
-    try:
-        data = base64.b64encode(Path(path).read_bytes()).decode()
-    except OSError:
-        return f"<p>(figure missing: {html.escape(path)})</p>"
-    return f'<img alt="{html.escape(Path(path).name)}" src="data:image/png;base64,{data}">'
+def _summary_html(records: list[ClaimRecord]) -> str:
+    """Counts by verdict, each with links to its rows of the claims table."""
+    seen = sorted({r.verdict for r in records}, key=lambda v: ORDER.index(v) if v in ORDER else len(ORDER))
+    lines = []
+    for v in seen:
+        ids = [r.id for r in records if r.verdict == v]
+        links = "".join(f'<a href="#row-{i}">{i}</a>' for i in ids)
+        lines.append(f"<tr><td>{fragments.badge(v)}</td><td><b>{len(ids)}</b></td><td>{links}</td></tr>")
+    return (f'<section id="summary"><h2>Summary: {len(records)} claims</h2><table class="summary">{"".join(lines)}'
+            "</table></section>")
+
+
+def _proof_section(r: ClaimRecord) -> str:
+    """The proofs shown (generic ones, negative controls, anything not as expected), each with its
+    derivation or witness; the concrete instances by name; the float64 property check."""
+    parts = []
+    for d in r.extra["verdicts"]:
+        role = "proof" if d["expect"] == "proven" else f"negative control (expected {d['expect']})"
+        ok = "as expected" if d["verdict"] == d["expect"] else f"NOT as expected: {d['verdict']}"
+        parts.append(f'<p class="vf-muted">{html.escape(role)}: {html.escape(ok)}</p>' + fragments.verdict_html(d))
+    if r.extra.get("concrete"):
+        parts.append(f"<p><i>Concrete instances proven.</i> {fragments.esc('; '.join(r.extra['concrete']))}</p>")
+    if r.extra.get("property_text"):
+        parts.append(f"<p><i>Float64 property check.</i> {fragments.esc(r.extra['property_text'])}</p>")
+    return "".join(parts)
+
+
+def _section(r: ClaimRecord) -> str:
+    from verify.numerics.results import _fmt
+    c = CLAIMS[r.id]
+    head = (f'<section id="{r.id}"><h2>{r.id}: {fragments.esc(c.statement)}</h2>'
+            f"<p>{html.escape(c.paper)}, {html.escape(c.source)} · {fragments.badge(r.verdict)} · "
+            f'<a href="#row-{r.id}">back to the table</a></p>')
+    if r.job == "proof" and "verdicts" in r.extra:
+        body = _proof_section(r)
+    elif "audit" in r.extra:
+        body = fragments.audit_html(r.extra["audit"], _fmt, anchor=r.id, figures=r.figures)
+    else:  # a note (reason) or a record without structured evidence
+        details = r.details or r.reason
+        body = f"<pre>{html.escape(details if r.job == 'proof' else pretty(details))}</pre>" + \
+            "".join(fragments.img_tag(f) for f in r.figures)
+    return head + body + "</section>"
 
 
 def write_report(records: list[ClaimRecord], out: Path, *, seed: int, full: bool,
                  executor: str = "this process") -> dict[str, Path]:
     """Write index.html, report.md and results.json atomically into ``out``."""
     from verify.numerics.results import json_text, write_texts_atomic
-    from verify.jobs.pretty import pretty
     head = _header(seed, full, executor)
     head_rows = _header_rows(head)
-    rows, sections, md_sections = [], [], []
+    rows, md_sections = [], []
     md = ["# verify report\n", *(f"- {k}: {v}" for k, v in head_rows),
           "\n| id | kind | job | verdict | evidence | time (s) |\n|---|---|---|---|---|---|"]
     for r in records:
         shown = r.verdict if r.verdict != "not run" else f"not run ({r.reason[:80]})"
         cls = r.verdict.replace(" ", "")
-        # Proof derivations stay as SymPy printed them; audit texts get Unicode math (verify.jobs.pretty).
+        # Proof derivations stay as SymPy printed them; audit texts get Unicode math.
         details = r.details or r.reason
         details = details if r.job == "proof" else pretty(details)
-        rows.append(f'<tr class="{cls}"><td><a href="#{r.id}">{r.id}</a></td><td>{r.kind}</td><td>{r.job}</td>'
-                    f"<td>{html.escape(shown)}</td><td>{html.escape(pretty(r.evidence))}</td><td>{r.seconds:.2f}</td></tr>")
-        figs = "".join(_img(f) for f in r.figures)
-        sections.append(f'<section id="{r.id}"><h2>{r.id}: {html.escape(CLAIMS[r.id].statement)}</h2>'
-                        f"<p>{html.escape(CLAIMS[r.id].paper)}, {html.escape(CLAIMS[r.id].source)}</p>"
-                        f"<pre>{html.escape(details)}</pre>{figs}</section>")
+        rows.append(f'<tr id="row-{r.id}" class="{cls}"><td><a href="#{r.id}">{r.id}</a></td><td>{r.kind}</td>'
+                    f"<td>{r.job}</td><td>{html.escape(shown)}</td><td>{html.escape(pretty(r.evidence))}</td>"
+                    f"<td>{r.seconds:.2f}</td></tr>")
         md.append(f"| {r.id} | {r.kind} | {r.job} | {shown} | {pretty(r.evidence).replace('|', '/')} | {r.seconds:.2f} |")
         md_sections.append(f"\n## {r.id}\n\n{CLAIMS[r.id].statement}\n\n```\n{details}\n```\n"
                            + "".join(f"\n![{Path(f).name}]({f})\n" for f in r.figures))
     head_html = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in head_rows)
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>verify report</title><style>{CSS}</style>"
-            f"</head><body><h1>verify report</h1><table class='head'>{head_html}</table>"
-            f"<table><tr><th>id</th><th>kind</th><th>job</th><th>verdict</th><th>key evidence</th><th>time (s)</th></tr>"
-            f"{''.join(rows)}</table>{''.join(sections)}<script>{CHECK_JS}</script></body></html>")
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>verify report</title>"
+            f"<style>{CSS}\n{fragments.CSS}</style></head><body><h1>verify report</h1><table class='head'>{head_html}"
+            f"</table>{_summary_html(records)}<h2>Claims</h2><table class='claims'><tr><th>id</th><th>kind</th><th>job</th>"
+            f"<th>verdict</th><th>key evidence</th><th>time (s)</th></tr>{''.join(rows)}</table>"
+            f"{''.join(_section(r) for r in records)}<script>{CHECK_JS}</script></body></html>")
     out = Path(out)
     # The three files are one report: all are rendered (JSON included, which can fail on a NaN)
     # before any is written, and written as a set.

@@ -118,6 +118,15 @@ class DiscoveryResult:
         out.append("  time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()))
         return "\n".join(out)
 
+    # Notebook displays (the report's renderer; added as a unit, independent of the code above).
+    def _repr_html_(self) -> str:
+        from verify._infra.html import discovery_html, fragment
+        return fragment(discovery_html(json.loads(self.to_json())))
+
+    def _repr_markdown_(self) -> str:
+        from verify._infra.html import discovery_markdown
+        return discovery_markdown(json.loads(self.to_json()))
+
 
 def polynomial_rank(model: Model, laws, theta0: np.ndarray) -> int:
     """Rank of the gradients of the laws at theta0 (functional independence at a generic point)."""

@@ -127,8 +127,10 @@ def residual_networks(*, inputs=(1, 4), width=(1, 4), hidden=(1, 4), blocks=(1, 
     """x -> W0 x, then ``blocks`` x [x + U_k phi(V_k x (+ c_k))], then a dense read-out ``W``.
 
     Args:
-        inputs, width, hidden, outputs: (min, max) input width, residual stream width, hidden width
-            of each block, output width.
+        inputs: (min, max) input width.
+        width: (min, max) width of the residual stream.
+        hidden: (min, max) hidden width of each block.
+        outputs: (min, max) output width.
         blocks: (min, max) number of residual blocks.
         activations: names drawn per block.
         bias: ``True``/``False`` fixes the block biases ``c_k``, ``None`` draws each.
