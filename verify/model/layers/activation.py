@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 
 from verify.model.activations import Activation
-from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._base import ExactState, LayerBase, NoExactForm, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 
 __all__ = ["Act", "SPEC"]
 
@@ -50,6 +50,23 @@ class Act(LayerBase):
 
     def backward(self, P, A_in, cache, dA, grads, ns: NumericState) -> np.ndarray:
         return dA * self.activation.numpy_derivative(A_in)
+
+    def exact_forward(self, P, a, ex: ExactState) -> tuple[np.ndarray, Any]:
+        hidden = ex.next_index("hidden")  # the symbolic names s{layer}_{unit}
+        act = self.activation
+        if act.is_identity:
+            return a, None
+        if not act.is_homogeneous:
+            raise NoExactForm(f"activation {act.name} is not homogeneous: its closed form has no exact value in "
+                              "a prime field")
+        s = np.array([ex.region(f"s{hidden}_{u}", a[u], act) for u in range(len(a))], dtype=object)
+        return ex.mod(s * a ** act.degree), s
+
+    def exact_backward(self, P, a_in, s, d, grads, ex: ExactState) -> np.ndarray:
+        if s is None:
+            return d
+        k = self.activation.degree  # phi'(z) = k s z**(k-1) on the region (s constant)
+        return ex.mod(d * s) if k == 1 else ex.mod(d * s * ex.mod(ex.const(k) * a_in ** (k - 1)))
 
     @classmethod
     def draw(cls, draw: Any, d: int, n: int) -> tuple[LayerBase, list, int]:
