@@ -2,17 +2,34 @@
 
 The quantity is text in the safe quantity language (``verify.lang.quantity``; never evaluated) or a
 ``verify.prove.concrete.Quantity``. The verdict is the same certificate the proof job returns.
+
+Two routes (``method``): ``symbolic`` expands the residual in SymPy (``Proven`` is a polynomial
+identity); ``randomized`` evaluates the forward and backward pass exactly in a prime field at random
+points (``ProvenRandomized``, with its error probability; ``verify.prove.randomized``). ``auto``
+takes the symbolic route for models of at most ``AUTO_SYMBOLIC_MAX_ENTRIES`` parameter entries
+(times data points) and the randomized one above. A verdict of the randomized route says so (its
+kind, or "[randomized route]" in the title); where a layer, the loss or the quantity has no exact
+form in a prime field (tanh, a norm's square root, ...), the symbolic route is taken and the title
+says why.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from verify.certificates import Verdict
 from verify.model import Model
 from verify.prove.concrete import DEFAULT_BUDGET_OPS, Quantity, prove_conserved
 
-__all__ = ["check", "as_quantity"]
+__all__ = ["check", "as_quantity", "exact_build", "METHODS", "AUTO_SYMBOLIC_MAX_ENTRIES", "choose_method"]
+
+Method = Literal["symbolic", "randomized", "auto"]
+METHODS = ("symbolic", "randomized", "auto")
+#: ``auto`` expands symbolically up to this many parameter entries x data points. Crossover measured
+#: by benchmarks/bench_randomized.py: below it both routes take well under a second and the
+#: symbolic route's certificate is deterministic; above it the symbolic route grows much faster.
+AUTO_SYMBOLIC_MAX_ENTRIES = 64
 
 
 def as_quantity(quantity: str | Quantity, model: Model) -> Quantity:
@@ -28,7 +45,40 @@ def as_quantity(quantity: str | Quantity, model: Model) -> Quantity:
         present = {k: v for k, v in P.items() if k in q.names or k in shapes}
         out = instantiate(q, present, shapes={k: shapes[k] for k in present})
         return {_label(key): val for key, val in out.items()}
-    return Quantity(quantity, build)
+    return _TextQuantity(quantity, build)
+
+
+def exact_build(quantity: str | Quantity, model: Model):
+    """The quantity's ``build`` on exact matrices (``verify.prove.exact_quantity``): text goes through
+    the exact interpreter of the quantity language; a ``Quantity`` object's own ``build`` is used as is."""
+    if isinstance(quantity, Quantity):
+        if not isinstance(quantity, _TextQuantity):
+            return quantity.build
+        quantity = quantity.text
+    from verify.lang.quantity import parse_quantity
+    from verify.lang.quantity_exact import exact_builder
+    shapes = {p.name: p.shape for p in model.params}
+    shapes.update({f"{p.name}_dot": p.shape for p in model.params})
+    build = exact_builder(parse_quantity(quantity), shapes)
+    return lambda P: {_label(key): val for key, val in build(P).items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class _TextQuantity(Quantity):
+    """A quantity made from text by ``as_quantity`` (the exact route parses the text again)."""
+
+
+def choose_method(model: Model, n_data: int = 1) -> str:
+    """``auto``'s choice: symbolic for small models, randomized above (see the module docstring)."""
+    size = sum(_entries(p.shape) for p in model.params) * n_data
+    return "symbolic" if size <= AUTO_SYMBOLIC_MAX_ENTRIES else "randomized"
+
+
+def _entries(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def _label(key) -> str:
@@ -36,7 +86,8 @@ def _label(key) -> str:
 
 
 def check(model: Model, quantity: str | Quantity, *, dynamics: str = "flow", weight_decay=None, seed: int = 0,
-          budget_ops: int = DEFAULT_BUDGET_OPS, n_data: int = 1, loss: str | None = None) -> Verdict:
+          budget_ops: int = DEFAULT_BUDGET_OPS, n_data: int = 1, loss: str | None = None,
+          method: Method = "auto", points: int | None = None) -> Verdict:
     """Conserved or not, with a certificate (``Proven`` / ``Refuted`` with exact witness / ``Undecided``).
 
     Args:
@@ -50,12 +101,32 @@ def check(model: Model, quantity: str | Quantity, *, dynamics: str = "flow", wei
             unless a witness is found).
         loss: overrides ``model.loss`` (square, logistic, exponential, cross_entropy); with
             neither, the loss is arbitrary and a proof covers every loss.
+        method: ``symbolic``, ``randomized`` or ``auto`` (see the module docstring).
+        points: points of the randomized test (default ``verify.prove.randomized.POINTS``).
     """
+    from verify.errors import BadInput
+    if method not in METHODS:
+        raise BadInput(f"Got method={method!r}; use one of {', '.join(METHODS)}.")
     if loss is not None:
         model = dataclasses.replace(model, loss=loss)
     q = as_quantity(quantity, model)
-    return prove_conserved(model, q, dynamics=dynamics, weight_decay=weight_decay, seed=seed,
-                           budget_ops=budget_ops, n_data=n_data, claim_id="check",
-                           title=f"{q.text} on {model.name}")
+
+    def symbolic() -> Verdict:
+        return prove_conserved(model, q, dynamics=dynamics, weight_decay=weight_decay, seed=seed,
+                               budget_ops=budget_ops, n_data=n_data, claim_id="check",
+                               title=f"{q.text} on {model.name}")
+    route = choose_method(model, n_data) if method == "auto" else method
+    if route == "symbolic":
+        return symbolic()
+    from verify.model.layers._base import NoExactForm
+    from verify.prove.randomized import POINTS, prove_randomized
+    try:
+        return prove_randomized(model, q, build=exact_build(q, model), dynamics=dynamics, weight_decay=weight_decay,
+                                seed=seed, n_data=n_data, claim_id="check", title=f"{q.text} on {model.name}",
+                                points=points or POINTS, fallback=symbolic)
+    except NoExactForm as exc:
+        v = symbolic()
+        return dataclasses.replace(v, title=f"{v.title} [symbolic route: the randomized route has no exact form here: "
+                                            f"{exc}]")
 
 
