@@ -94,15 +94,16 @@ class Proven(_Base):
 @dataclass(frozen=True)
 class ProvenRandomized(_Base):
     """Randomized exact identity test (Schwartz-Zippel): the residual was 0 at ``points`` points drawn
-    uniformly from GF(``prime``); were it not identically 0, that happens with probability at most
-    ``epsilon`` (derived from the degree bound in ``steps``). Never merged with ``Proven``."""
+    uniformly from GF(p), one random prime per point (``primes``); were it not identically 0, that
+    happens with probability at most ``epsilon`` (derived from the degree bound in ``steps``). Never
+    merged with ``Proven``."""
 
     points: int = 0
     epsilon: float = 1.0
     epsilon_per_point: float = 1.0
     degree_bound: int = 0
     denominator_degree: int = 0
-    prime: int = 0
+    primes: tuple[int, ...] = ()
     steps: tuple[Step, ...] = ()
     hypotheses: tuple[str, ...] = ()
 
@@ -139,7 +140,7 @@ def render(v: Verdict, fmt: str = "text") -> str:
     head = f"{v.claim_id} [{v.mode}, {v.dynamics}] {v.title}: {v.verdict.upper()} ({v.seconds:.2f} s)"
     lines = [f"### {head}" if md else head, f"  claim: {v.statement}" if not md else f"*Claim:* {v.statement}"]
     if isinstance(v, ProvenRandomized):
-        lines.append(f"  randomized identity test: {v.points} points in GF(p), p = {v.prime}; error probability "
+        lines.append(f"  randomized identity test: {v.points} points, each in GF(p) for a random 61-bit prime p; error probability "
                      f"<= {v.epsilon:.3g} (degree bound {v.degree_bound}"
                      + (f", denominators of degree <= {v.denominator_degree}" if v.denominator_degree else "") + ")")
     if isinstance(v, (Proven, ProvenRandomized)):

@@ -221,6 +221,9 @@ class FieldArith:
     def exp_value(self, S: np.ndarray) -> np.ndarray:
         return self.free(S.shape)
 
+    def atom_value(self, z: Any, name: str) -> int:
+        return self.free()
+
     def matmul(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         A2, B2 = _as2d(A, True), _as2d(B, False)
         (m, k), n = A2.shape, B2.shape[1]
@@ -272,6 +275,11 @@ class RationalArith:
         from verify.model.layers._base import NoExactForm
         raise NoExactForm("exp(score) is transcendental at a rational point: no exact rational witness")
 
+    def atom_value(self, z: Any, name: str) -> Fraction:
+        from verify.model.layers._base import NoExactForm
+        raise NoExactForm(f"{name.split('[')[-1].rstrip(']')} is transcendental at a rational point: no exact "
+                          "rational witness")
+
 
 class DegreeArith:
     """Degree bounds (:class:`Deg`); every free variable (parameter, input, region, aux, dl) is one."""
@@ -294,6 +302,9 @@ class DegreeArith:
         return Deg.var() if shape == () else np.full(shape, Deg.var(), dtype=object)
 
     def region_value(self, z: Any, rule: Any) -> Deg:
+        return Deg.var()
+
+    def atom_value(self, z: Any, name: str) -> Deg:
         return Deg.var()
 
     def exp_value(self, S: np.ndarray) -> np.ndarray:

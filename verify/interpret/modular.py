@@ -111,6 +111,11 @@ class _State:
         self.regions.append(RegionRecord(f"{name}{self.suffix}", z, value, self.point))
         return value
 
+    def atom(self, name: str, z):
+        value = self.arith.atom_value(z, name)
+        self.regions.append(RegionRecord(f"{name}{self.suffix}", z, value, self.point))
+        return value
+
     def exp(self, S):
         E = self.arith.exp_value(S)
         for z, e in zip(np.ravel(S), np.ravel(E)):

@@ -46,6 +46,7 @@ EXAMPLES = {
   verify check my_net.toml --quantity "W1 @ W1.T - W2.T @ W2" --json
   verify check my_net.toml --quantity "norm(W1)**2 - norm(W2)**2" --weight-decay lambda
   verify check my_net.toml --quantity "sum(W1[i,:]**2) - sum(W2[:,i]**2)" --trajectory
+  verify check big_net.toml --quantity "W1 @ W1.T - W2.T @ W2" --method randomized --points 3
 """,
     "discover": """examples:
   verify discover examples/two_layer_relu_bias.toml            proven quadratic laws + independent-law count
@@ -112,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     ck.add_argument("--weight-decay", default=None, metavar="LAMBDA",
                     help="a number, or 'lambda' for a symbolic weight decay")
     ck.add_argument("--budget", type=int, default=None, metavar="OPS", help="expansion budget (operations)")
+    ck.add_argument("--method", choices=("auto", "symbolic", "randomized"), default="auto",
+                    help="symbolic: expand the residual in SymPy (proven); randomized: exact evaluation at random "
+                         "points of a prime field (proven (randomized), with its error probability); auto (default): "
+                         "symbolic for small models, randomized above")
+    ck.add_argument("--points", type=int, default=None, metavar="K",
+                    help="points of the randomized test (default 2; the error bound is eps**K)")
     ck.add_argument("--trajectory", action="store_true", help="also measure the drift along a numeric trajectory")
     ck.add_argument("--seed", type=int, default=0)
     ck.add_argument("--json", action="store_true")
@@ -214,8 +221,10 @@ def _cmd_check(args) -> int:
             except ValueError:
                 raise BadInput(f"--weight-decay {wd!r}: give a number or 'lambda'.") from None
     q = as_quantity(args.quantity, model)
+    if args.points is not None and args.points < 1:
+        raise BadInput(f"Got --points {args.points}; need >= 1.")
     v = check(model, q, dynamics=args.dynamics, weight_decay=wd, seed=args.seed,
-              budget_ops=args.budget or DEFAULT_BUDGET_OPS)
+              budget_ops=args.budget or DEFAULT_BUDGET_OPS, method=args.method, points=args.points)
     traj = None
     if args.trajectory:
         if args.dynamics == "momentum" or wd:
@@ -231,7 +240,8 @@ def _cmd_check(args) -> int:
         print(render(v))
         if traj:
             print(traj.render())
-    return 0 if v.verdict == "proven" else 1
+    from verify.certificates import exit_code
+    return exit_code([v.verdict])
 
 
 def _cmd_all(args) -> int:

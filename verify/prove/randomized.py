@@ -11,12 +11,13 @@ Error bound (derived in code, printed with the verdict):
 
 * the same hooks, run in degree arithmetic (``verify.interpret.exact_arith.Deg``), bound every
   residual entry as N/D with deg N <= n, deg D <= d and ||N||_1 <= 2**h (integer coefficients);
-* p is drawn uniformly from the primes in [2**60, 2**61): a non-zero N vanishes mod p only if p
-  divides one of its non-zero coefficients (< h/60 such primes), so that happens with probability
-  <= (h/60)/#primes, with #primes >= 2**61/ln 2**61 - 1.25506*2**60/ln 2**60 (Rosser-Schoenfeld);
-* a point where some denominator is 0 is redrawn, so one point misses a non-zero residual with
-  probability <= n/(p - d) <= n/(2**60 - d) (Schwartz-Zippel, conditioned on D != 0); k
-  independent points: (n/(2**60 - d))**k.
+* each point has its own prime p, drawn uniformly from the primes in [2**60, 2**61): a non-zero N
+  vanishes mod p only if p divides one of its non-zero coefficients (fewer than h/60 + 1 such
+  primes), probability <= ceil(h/60)/#primes, #primes >= 2**61/ln 2**61 - 1.25506*2**60/ln 2**60
+  (Rosser-Schoenfeld);
+* a point where some denominator is 0 is redrawn, so a point of GF(p)^m misses a non-zero residual
+  with probability <= n/(p - d) <= n/(2**60 - d) (Schwartz-Zippel, conditioned on D != 0);
+* one point: eps1 = ceil(h/60)/#primes + n/(2**60 - d); k independent points: eps1**k.
 
 A non-zero value is not a refutation by itself (region symbols are free, not 0/1): a refutation is
 made only with a real witness, the same hooks run in exact rationals at a rational point whose
@@ -276,11 +277,11 @@ def prove_randomized(model: Model, quantity: Any, *, build: Callable | None = No
                                                                  "claimed increment"))
     bound = degree_bound(problem)
     rng = random.Random(seed)
-    prime = random_prime(rng)
-    field = FieldArith(prime, rng)
+    primes: list[int] = []
     rejected = 0
-    done = 0
-    while done < points:
+    while len(primes) < points:
+        prime = random_prime(rng)  # a fresh prime per point: the points are independent trials
+        field = FieldArith(prime, rng)
         try:
             ev = evaluate(problem, field, lambda kind, shape: field.free(shape), _free_dl(problem, field))
         except PointRejected:
@@ -290,30 +291,33 @@ def prove_randomized(model: Model, quantity: Any, *, build: Callable | None = No
                                  reason=f"{rejected} field points in a row had a vanishing denominator",
                                  evidence={"route": "randomized", "prime": prime})
             continue
-        done += 1
+        primes.append(prime)
         nonzero = [lbl for lbl, v in ev.residuals if v % prime]
         if nonzero:
             return _refute(problem, common, nonzero[0], prime, seed, witness_tries, t0, fallback)
     n_primes = prime_count_lower()
-    eps_prime = Fraction(math.ceil(bound.height / 60 + 1e-9)) / n_primes if bound.numerator else Fraction(0)
-    eps_point = Fraction(bound.numerator, _LO - bound.denominator)
-    eps = eps_prime + eps_point ** points
+    eps_prime = Fraction(math.ceil(bound.height / 60 + 1e-9)) / n_primes if bound.numerator or bound.height > 0 \
+        else Fraction(0)
+    eps_field = Fraction(bound.numerator, _LO - bound.denominator)
+    eps_point = eps_prime + eps_field
+    eps = eps_point ** points
     steps = bound.steps + (
-        Step(f"p = {prime}, drawn uniformly from the primes in [2^60, 2^61) (>= {n_primes} of them)",
-             f"a non-zero numerator vanishes mod p only if p divides its coefficients: probability <= "
-             f"ceil({bound.height:.1f}/60)/{n_primes} = {float(eps_prime):.3g}"),
-        Step(f"{points} points drawn uniformly from GF(p) for every free variable (parameters, data, region "
+        Step(f"at each point a prime p drawn uniformly from the primes in [2^60, 2^61) (>= {n_primes} of them); "
+             f"here p = {', '.join(map(str, primes))}",
+             f"a non-zero numerator vanishes mod p only if p divides its coefficients (< {bound.height:.1f}/60 + 1 "
+             f"such primes): probability <= {float(eps_prime):.3g}"),
+        Step(f"{points} points, each drawn uniformly from GF(p) for every free variable (parameters, data, region "
              f"symbols, auxiliaries, loss derivatives{', eta' if dynamics == 'gd' else ''}"
              f"{', lambda' if weight_decay is True else ''}{', gamma, velocities' if dynamics == 'momentum' else ''}"
              f"); every one of the {len(ev.residuals)} residual entries is 0 at each"
              + (f" ({rejected} points with a vanishing denominator redrawn)" if rejected else ""),
              "exact modular evaluation of the forward and backward pass (verify.interpret.modular)"),
-        Step(f"P[a non-zero residual vanishes at one point] <= {bound.numerator}/(2^60 - {bound.denominator}) = "
-             f"{float(eps_point):.3g}; at {points} independent points <= {float(eps_point ** points):.3g}; "
-             f"in all <= {float(eps):.3g}", "Schwartz-Zippel lemma (conditioned on a non-zero denominator)"))
+        Step(f"P[a non-zero residual vanishes at one point] <= {float(eps_prime):.3g} + {bound.numerator}/(2^60 - "
+             f"{bound.denominator}) = {float(eps_point):.3g}; at {points} independent points <= {float(eps):.3g}",
+             "Schwartz-Zippel lemma (conditioned on a non-zero denominator), points independent"))
     return ProvenRandomized(**common, seconds=time.perf_counter() - t0, points=points,
                             epsilon=float(eps) * (1 + 1e-12), epsilon_per_point=float(eps_point) * (1 + 1e-12),
-                            degree_bound=bound.numerator, denominator_degree=bound.denominator, prime=prime,
+                            degree_bound=bound.numerator, denominator_degree=bound.denominator, primes=tuple(primes),
                             steps=steps, hypotheses=_hypotheses(model, n_data))
 
 

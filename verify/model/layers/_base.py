@@ -102,6 +102,10 @@ class ExactState(Protocol):
 
     def next_index(self, family: str) -> int: ...
 
+    def atom(self, name: str, z: Any) -> Any:
+        """A transcendental atom of a closed-form activation at z (tanh(z), exp(-z), ...): a free
+        variable, as SymPy's zero test treats it."""
+
     def exp(self, S: Any) -> Any:
         """Elementwise exp as auxiliary values e (free variables, as the symbolic engine treats them)."""
 
