@@ -190,6 +190,22 @@ class FieldArith:
 
     def __init__(self, p: int, rng: Any, limb_threshold: int = 4096):
         self.p, self.rng, self.limb_threshold = p, rng, limb_threshold
+        self.roots: Any = None  # a SurdContext once a square root is taken (verify.interpret.surd)
+
+    def sqrt_value(self, base: Any, label: str, constant: bool = False) -> Any:
+        """t = sqrt(base) as a new generator of GF(p)[t..]/(t**2 - beta) (``verify.interpret.surd``)."""
+        from verify.interpret.surd import Surd, SurdContext
+        from verify.model.layers._base import NoExactForm
+        if isinstance(base, Surd):
+            scalar = base.scalar()
+            if scalar is None:
+                raise NoExactForm(f"{label}: the normalised values already hold a square root (nested normalisation)")
+            base = scalar
+        if base % self.p == 0:
+            raise DenominatorVanished(f"{label}: the norm is 0 at this point")
+        if self.roots is None:
+            self.roots = SurdContext(self.p)
+        return self.roots.new(int(base), constant)
 
     def mod(self, x: Any) -> Any:
         return x % self.p
@@ -202,8 +218,9 @@ class FieldArith:
 
     def inv(self, x: np.ndarray) -> np.ndarray:
         try:
-            return np.array([pow(int(v), -1, self.p) for v in np.ravel(x)], dtype=object).reshape(np.shape(x))
-        except ValueError:
+            return np.array([v.inverse() if hasattr(v, "inverse") else pow(int(v), -1, self.p) for v in np.ravel(x)],
+                            dtype=object).reshape(np.shape(x))
+        except (ValueError, ZeroDivisionError):
             raise DenominatorVanished("a denominator is 0 mod p at this point") from None
 
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
@@ -227,7 +244,7 @@ class FieldArith:
     def matmul(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         A2, B2 = _as2d(A, True), _as2d(B, False)
         (m, k), n = A2.shape, B2.shape[1]
-        if m * k * n < self.limb_threshold or k >= 1 << 20:
+        if m * k * n < self.limb_threshold or k >= 1 << 20 or self.roots is not None:
             return _reshape_back((A2 @ B2) % self.p, A, B)
         la = [np.array((A2 >> (_LIMB * i)) & _MASK, dtype=np.int64) for i in range(3)]
         lb = [np.array((B2 >> (_LIMB * j)) & _MASK, dtype=np.int64) for j in range(3)]
@@ -275,6 +292,14 @@ class RationalArith:
         from verify.model.layers._base import NoExactForm
         raise NoExactForm("exp(score) is transcendental at a rational point: no exact rational witness")
 
+    def sqrt_value(self, base: Any, label: str, constant: bool = False) -> Fraction:
+        from verify.model.layers._base import NoExactForm
+        f = Fraction(base)
+        r = (math.isqrt(f.numerator), math.isqrt(f.denominator)) if f > 0 else None
+        if r is None or r[0] ** 2 != f.numerator or r[1] ** 2 != f.denominator:
+            raise NoExactForm(f"{label}: sqrt({f}) is irrational: no exact rational witness")
+        return Fraction(*r)
+
     def atom_value(self, z: Any, name: str) -> Fraction:
         from verify.model.layers._base import NoExactForm
         raise NoExactForm(f"{name.split('[')[-1].rstrip(']')} is transcendental at a rational point: no exact "
@@ -282,9 +307,32 @@ class RationalArith:
 
 
 class DegreeArith:
-    """Degree bounds (:class:`Deg`); every free variable (parameter, input, region, aux, dl) is one."""
+    """Degree bounds (:class:`Deg`); every free variable (parameter, input, region, aux, dl) is one.
+
+    A square root t = sqrt(B) (polynomial B) gets weight ceil(deg B / 2) and height h(B)/2, so
+    replacing t**2 by B never raises a bound; ``generators`` counts the roots (their number m
+    enters the error bound through the norm of a denominator, of degree <= 2**m deg D).
+    """
 
     kind = "degree"
+
+    def __init__(self) -> None:
+        self.generators = 0
+        self._constants: set = set()
+
+    def sqrt_value(self, base: Any, label: str, constant: bool = False) -> Deg:
+        from verify.model.layers._base import NoExactForm
+        b = Deg._coerce(base)
+        if any(deg for _, _, deg, _ in b.den):
+            raise NoExactForm(f"{label}: the norm of a rational function (values with denominators) is not supported")
+        key = (b.n, b.h, b.den)
+        if not (constant and key in self._constants):
+            self.generators += 1
+            if constant:
+                self._constants.add(key)
+        # B = N/c (c constant): t = sqrt(N c)/c, so t**2 = B with integer-coefficient numerators
+        c_bits = sum(m * h for _, m, _, h in b.den)
+        return Deg(-(-b.n // 2), (b.h + c_bits) / 2, b.den)
 
     def mod(self, x: Any) -> Any:
         return x

@@ -123,9 +123,12 @@ class _State:
             self.regions.append(RegionRecord(f"e{self._aux}{self.suffix}", z, e, self.point))
         return E
 
-    def sqrt(self, base, label: str):
-        from verify.model.layers._base import NoExactForm
-        raise NoExactForm(f"{label}: square roots (normalisation) are not evaluated exactly yet")
+    def sqrt(self, base, label: str, constant: bool = False):
+        t = self.arith.sqrt_value(base, label, constant)
+        if not constant:  # t{k} as in the symbolic net (sqrt(n) of a layer norm is a number there)
+            self._aux += 1
+            self.regions.append(RegionRecord(f"t{self._aux}{self.suffix}", base, t, self.point))
+        return t
 
     # chaining
     def run(self, layers: Sequence[LayerBase], P, a, prefix: str = ""):

@@ -16,8 +16,10 @@ Error bound (derived in code, printed with the verdict):
   primes), probability <= ceil(h/60)/#primes, #primes >= 2**61/ln 2**61 - 1.25506*2**60/ln 2**60
   (Rosser-Schoenfeld);
 * a point where some denominator is 0 is redrawn, so a point of GF(p)^m misses a non-zero residual
-  with probability <= n/(p - d) <= n/(2**60 - d) (Schwartz-Zippel, conditioned on D != 0);
-* one point: eps1 = ceil(h/60)/#primes + n/(2**60 - d); k independent points: eps1**k.
+  with probability <= n/(p - d) <= n/(2**60 - d) (Schwartz-Zippel, conditioned on D != 0); with r
+  square roots (``verify.interpret.surd``) a denominator must be a unit of the ring, i.e. its norm,
+  of degree <= 2**r d, non-zero: d is replaced by 2**r d;
+* one point: eps1 = ceil(h/60)/#primes + n/(2**60 - 2**r d); k independent points: eps1**k.
 
 A non-zero value is not a refutation by itself (region symbols are free, not 0/1): a refutation is
 made only with a real witness, the same hooks run in exact rationals at a rational point whose
@@ -138,6 +140,13 @@ class DegreeBound:
     denominator: int
     height: float
     steps: tuple[Step, ...]
+    roots: int = 0  # square roots t = sqrt(B) (generators of GF(p)[t..]/(t**2 - B), verify.interpret.surd)
+
+    @property
+    def unit_degree(self) -> int:
+        """Degree bound of the norm of the denominator (2**roots conjugates): a point is redrawn
+        when it vanishes."""
+        return (1 << self.roots) * self.denominator
 
 
 def degree_bound(problem: Problem) -> DegreeBound:
@@ -159,9 +168,12 @@ def degree_bound(problem: Problem) -> DegreeBound:
     what = {"flow": "dQ/dt = sum_k dQ/dtheta_k * theta_k' (dual numbers, theta' = -dL/dtheta)",
             "gd": "Q(theta - eta*dL/dtheta) - Q(theta) - claimed increment",
             "momentum": "dQ/dt along theta' = p, p' = -gamma*p - dL/dtheta"}[problem.dynamics]
+    roots = ar.generators
     steps.append(Step(f"residual {what}: every entry is N/D with deg N <= {n}, deg D <= {d}, "
-                      f"||N||_1 <= 2^{h:.1f}", f"the quantity built on exact values of {model.name} in degree arithmetic"))
-    return DegreeBound(n, d, h, tuple(steps))
+                      f"||N||_1 <= 2^{h:.1f}" + (f"; {roots} square roots t (weight ceil(deg B/2), t**2 = B)" if roots
+                                                 else ""),
+                      f"the quantity built on exact values of {model.name} in degree arithmetic"))
+    return DegreeBound(n, d, h, tuple(steps), roots)
 
 
 def prime_count_lower() -> int:
@@ -298,7 +310,7 @@ def prove_randomized(model: Model, quantity: Any, *, build: Callable | None = No
     n_primes = prime_count_lower()
     eps_prime = Fraction(math.ceil(bound.height / 60 + 1e-9)) / n_primes if bound.numerator or bound.height > 0 \
         else Fraction(0)
-    eps_field = Fraction(bound.numerator, _LO - bound.denominator)
+    eps_field = Fraction(bound.numerator, _LO - bound.unit_degree)
     eps_point = eps_prime + eps_field
     eps = eps_point ** points
     steps = bound.steps + (
@@ -313,7 +325,9 @@ def prove_randomized(model: Model, quantity: Any, *, build: Callable | None = No
              + (f" ({rejected} points with a vanishing denominator redrawn)" if rejected else ""),
              "exact modular evaluation of the forward and backward pass (verify.interpret.modular)"),
         Step(f"P[a non-zero residual vanishes at one point] <= {float(eps_prime):.3g} + {bound.numerator}/(2^60 - "
-             f"{bound.denominator}) = {float(eps_point):.3g}; at {points} independent points <= {float(eps):.3g}",
+             f"{bound.unit_degree}) = {float(eps_point):.3g}; at {points} independent points <= {float(eps):.3g}"
+             + (f" (2^{bound.roots} x {bound.denominator}: the norm of the denominator over the square roots)"
+                if bound.roots else ""),
              "Schwartz-Zippel lemma (conditioned on a non-zero denominator), points independent"))
     return ProvenRandomized(**common, seconds=time.perf_counter() - t0, points=points,
                             epsilon=float(eps) * (1 + 1e-12), epsilon_per_point=float(eps_point) * (1 + 1e-12),

@@ -109,8 +109,9 @@ class ExactState(Protocol):
     def exp(self, S: Any) -> Any:
         """Elementwise exp as auxiliary values e (free variables, as the symbolic engine treats them)."""
 
-    def sqrt(self, base: Any, label: str) -> Any:
-        """sqrt(base) as an auxiliary t with t**2 = base."""
+    def sqrt(self, base: Any, label: str, constant: bool = False) -> Any:
+        """sqrt(base) as an auxiliary t with t**2 = base (``constant``: a number such as sqrt(n),
+        one root shared by every data point)."""
 
     def run(self, layers: Sequence["LayerBase"], P: Mapping[str, Any], a: Any) -> tuple: ...
 
