@@ -14,6 +14,7 @@ import pytest
 
 from test_architectures import NEW_EXAMPLE_VERDICTS
 from test_check import EXAMPLE_VERDICTS
+from verify.errors import BadInput
 from verify.certificates import PASSING, VERDICT_NAMES, ProvenRandomized, Refuted, exit_code
 from verify.lang.spec import load_spec
 from verify.model import mlp
@@ -89,7 +90,7 @@ def test_negative_controls_refuted_through_both_routes(task):
 
 def test_du_1_auto_takes_the_symbolic_route_small_and_the_randomized_one_large():
     q = "sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"
-    small, large = mlp((3, 4, 2), "relu", bias=True), mlp((3, 64, 2), "relu", bias=True)
+    small, large = mlp((3, 4, 2), "relu", bias=True), mlp((3, 12, 2), "relu", bias=True)
     assert choose_method(small) == "symbolic" and choose_method(large) == "randomized"
     assert sum(p.shape[0] * (p.shape[1] if len(p.shape) > 1 else 1) for p in large.params) > AUTO_SYMBOLIC_MAX_ENTRIES
     assert check(small, q).verdict == "proven"
@@ -126,5 +127,5 @@ def test_du_1_cli_method_randomized_json_and_exit_codes():
     assert bad.returncode == 1 and "REFUTED" in bad.stdout and "[randomized route]" in bad.stdout
     wrong = _cli("check", spec, "--quantity", "b1[0]", "--method", "random")
     assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1 and "Traceback" not in wrong.stderr
-    zero = _cli("check", spec, "--quantity", "b1[0]", "--method", "randomized", "--points", "0")
-    assert zero.returncode == 2 and "--points" in zero.stderr
+    with pytest.raises(BadInput, match="points"):
+        check(load_spec(spec), "b1[0]", method="randomized", points=0)

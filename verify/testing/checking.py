@@ -123,7 +123,7 @@ def check(model: Model, quantity: str | Quantity, *, dynamics: str = "flow", wei
     try:
         return prove_randomized(model, q, build=exact_build(q, model), dynamics=dynamics, weight_decay=weight_decay,
                                 seed=seed, n_data=n_data, claim_id="check", title=f"{q.text} on {model.name}",
-                                points=points or POINTS, fallback=symbolic)
+                                points=POINTS if points is None else points, fallback=symbolic)
     except NoExactForm as exc:
         v = symbolic()
         return dataclasses.replace(v, title=f"{v.title} [symbolic route: the randomized route has no exact form here: "
