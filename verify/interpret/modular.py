@@ -79,11 +79,11 @@ def _bound(x: Any) -> str:
 class _State:
     """``ExactState`` of ``verify.model.layers``: the arithmetic, the point's symbol counters and records."""
 
-    def __init__(self, arith: Any, point: int, regions: list, trace: list | None):
+    def __init__(self, arith: Any, point: int, regions: list, trace: list | None, aux: list):
         self.arith, self.point, self.regions, self.trace = arith, point, regions, trace
         self.suffix = f"^{point}" if point else ""
         self._index = {"hidden": 0, "aux": 0}
-        self._aux = 0
+        self._aux = aux  # [count]: t/e numbers run on across points, as in the symbolic net
 
     # arithmetic (delegated)
     def mod(self, x):
@@ -119,15 +119,15 @@ class _State:
     def exp(self, S):
         E = self.arith.exp_value(S)
         for z, e in zip(np.ravel(S), np.ravel(E)):
-            self._aux += 1
-            self.regions.append(RegionRecord(f"e{self._aux}{self.suffix}", z, e, self.point))
+            self._aux[0] += 1
+            self.regions.append(RegionRecord(f"e{self._aux[0]}{self.suffix}", z, e, self.point))
         return E
 
     def sqrt(self, base, label: str, constant: bool = False):
         t = self.arith.sqrt_value(base, label, constant)
         if not constant:  # t{k} as in the symbolic net (sqrt(n) of a layer norm is a number there)
-            self._aux += 1
-            self.regions.append(RegionRecord(f"t{self._aux}{self.suffix}", base, t, self.point))
+            self._aux[0] += 1
+            self.regions.append(RegionRecord(f"t{self._aux[0]}{self.suffix}", base, t, self.point))
         return t
 
     # chaining
@@ -166,8 +166,9 @@ def exact_net(model: Model, arith: Any, params: Mapping[str, np.ndarray], inputs
     log: list | None = [] if trace else None
     grads = {p.name: arith.zeros(p.shape) for p in model.params}
     outputs, dls = [], []
+    aux = [0]
     for point, x in enumerate(inputs):
-        st = _State(arith, point, regions, log if point == 0 else None)
+        st = _State(arith, point, regions, log if point == 0 else None, aux)
         out, caches = st.run(model.layers, params, x)
         dl = loss_derivatives(point, out)
         st.back(model.layers, params, caches, dl, grads)
