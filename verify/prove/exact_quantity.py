@@ -231,8 +231,10 @@ class QMatrix:
 def as_qmatrix(value: np.ndarray, tangent: np.ndarray | None, ar) -> QMatrix:
     """A parameter (shape (), (n,) or (m, n)) as the matrix the symbolic engine uses: vectors are
     columns and scalars 1 x 1 (``verify.interpret.symbolic.param_matrices``)."""
+    value = np.asarray(value, dtype=object)  # 0-d results of arithmetic on scalars come back unwrapped
     shape = value.shape if value.ndim == 2 else (value.size, 1)
-    return QMatrix(value.reshape(shape), None if tangent is None else tangent.reshape(shape), ar)
+    return QMatrix(value.reshape(shape), None if tangent is None else np.asarray(tangent, dtype=object).reshape(shape),
+                   ar)
 
 
 def entries(value: Any, ar, prefix: str = "") -> list[tuple[str, QScalar]]:
