@@ -111,7 +111,7 @@ class Deg:
         den, ea, eb = [], [0, 0.0], [0, 0.0]
         for fid in sorted(a.keys() | b.keys(), key=str):
             fa, fb = a.get(fid), b.get(fid)
-            _, _, deg, h = fa or fb
+            _, _, deg, h = fa if fa is not None else fb  # type: ignore[misc]
             ma, mb = (fa[1] if fa else 0), (fb[1] if fb else 0)
             m = max(ma, mb)
             den.append((fid, m, deg, h))
@@ -119,7 +119,7 @@ class Deg:
             ea[1] += (m - ma) * h
             eb[0] += (m - mb) * deg
             eb[1] += (m - mb) * h
-        return Deg(max(self.n + ea[0], o.n + eb[0]), _lse2(self.h + ea[1], o.h + eb[1]), tuple(den))
+        return Deg(int(max(self.n + ea[0], o.n + eb[0])), _lse2(self.h + ea[1], o.h + eb[1]), tuple(den))
 
     __radd__ = __add__
     __sub__ = __add__
@@ -250,7 +250,7 @@ class FieldArith:
         lb = [np.array((B2 >> (_LIMB * j)) & _MASK, dtype=np.int64) for j in range(3)]
         out = np.zeros((m, n), dtype=object)
         for t in range(5):  # limb products of equal shift summed in int64 (< 3 * 2**20 * 2**42 < 2**63)
-            part = sum(la[i] @ lb[t - i] for i in range(3) if 0 <= t - i < 3)
+            part = np.sum([la[i] @ lb[t - i] for i in range(3) if 0 <= t - i < 3], axis=0)
             out = out + (part.astype(object) << (_LIMB * t))
         return _reshape_back(out % self.p, A, B)
 

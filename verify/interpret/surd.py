@@ -96,7 +96,8 @@ class Surd:
         q = self._lift(o)
         if q is None:
             return NotImplemented
-        p, ctx, out = self.ctx.p, self.ctx, {}
+        p, ctx = self.ctx.p, self.ctx
+        out: dict[int, int] = {}
         for s, a in self.c.items():
             for t, b in q.c.items():
                 m = s ^ t

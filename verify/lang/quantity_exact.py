@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from verify.lang.quantity import (BinOp, Call, Index, MatMul, Name, Neg, Node, Number, Pow, Quantity, Transpose,
-                                  _check)
+from verify.lang.quantity import (BinOp, Call, Index, MatMul, Name, Neg, Node, Number, Pow, Quantity, Slice,
+                                  Transpose, _check)
 from verify.model.layers._base import NoExactForm
 from verify.prove.exact_quantity import QMatrix, QScalar
 
@@ -126,6 +126,7 @@ class _Evaluator:
                 return (), _total(QMatrix(np.diagonal(x.v).reshape(n, 1), None if x.t is None else
                                           np.diagonal(x.t).reshape(n, 1), ar))
             raise NoExactForm(f"quantity: {node.func}(...) has no exact value in a prime field")
+        assert isinstance(node, Index)
         return self._index(node, env)
 
     def _matmul(self, node: MatMul, env: Mapping[str, int]) -> _Val:
@@ -147,6 +148,7 @@ class _Evaluator:
             elif isinstance(item, Name):
                 sel.append([env[item.id]])
             else:
+                assert isinstance(item, Slice)
                 lo = 0 if item.lower is None else item.lower
                 hi = s[len(sel)] if item.upper is None else item.upper
                 sel.append(list(range(lo, hi)))

@@ -73,6 +73,7 @@ class Act(LayerBase):
         if not self.activation.is_homogeneous:
             return ex.mod(d * np.array(s, dtype=object))  # s: phi'(z) per unit
         k = self.activation.degree  # phi'(z) = k s z**(k-1) on the region (s constant)
+        assert k is not None
         return ex.mod(d * s) if k == 1 else ex.mod(d * s * ex.mod(ex.const(k) * a_in ** (k - 1)))
 
     @classmethod
