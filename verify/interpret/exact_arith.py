@@ -31,6 +31,9 @@ __all__ = ["Deg", "FieldArith", "RationalArith", "DegreeArith", "PointRejected",
 _LIMB = 21
 _MASK = (1 << _LIMB) - 1
 _FACTOR_IDS = count()
+#: (op, id(a), id(b)) -> (a, b, result): layers apply one operation to whole arrays whose entries are
+#: often one shared Deg, so most operations repeat (the operands are kept alive, so ids stay theirs).
+_MEMO: dict = {}
 
 
 class PointRejected(ArithmeticError):
@@ -100,6 +103,14 @@ class Deg:
     def __add__(self, other: Any) -> "Deg":
         if isinstance(other, np.ndarray):
             return NotImplemented
+        hit = _MEMO.get(("+", id(self), id(other)))
+        if hit is not None and hit[0] is self and hit[1] is other:
+            return hit[2]
+        out = self._add(other)
+        _remember("+", self, other, out)
+        return out
+
+    def _add(self, other: Any) -> "Deg":
         o = Deg._coerce(other)
         if self.is_zero:
             return o
@@ -131,6 +142,14 @@ class Deg:
     def __mul__(self, other: Any) -> "Deg":
         if isinstance(other, np.ndarray):
             return NotImplemented
+        hit = _MEMO.get(("*", id(self), id(other)))
+        if hit is not None and hit[0] is self and hit[1] is other:
+            return hit[2]
+        out = self._mul(other)
+        _remember("*", self, other, out)
+        return out
+
+    def _mul(self, other: Any) -> "Deg":
         o = Deg._coerce(other)
         if self.is_zero or o.is_zero:
             return Deg(0, -math.inf)
@@ -165,6 +184,12 @@ class Deg:
 
     def __repr__(self) -> str:
         return f"Deg(n={self.n}, den={self.den_degree}, h={self.h:.1f})"
+
+
+def _remember(op: str, a: Any, b: Any, out: Deg) -> None:
+    if len(_MEMO) > 100_000:
+        _MEMO.clear()
+    _MEMO[(op, id(a), id(b))] = (a, b, out)
 
 
 def _as2d(A: np.ndarray, left: bool) -> np.ndarray:
@@ -360,6 +385,11 @@ class DegreeArith:
 
     def matmul(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         A2, B2 = _as2d(A, True), _as2d(B, False)
+        ua, ub = {id(v) for v in A2.ravel()}, {id(v) for v in B2.ravel()}
+        if len(ua) == 1 and len(ub) == 1:  # every entry one shared bound: sum of k equal products
+            prod = Deg._coerce(A2.flat[0]) * Deg._coerce(B2.flat[0])
+            acc = prod if prod.is_zero else Deg(prod.n, prod.h + math.log2(A2.shape[1]) + 1e-9, prod.den)
+            return _reshape_back(np.full((A2.shape[0], B2.shape[1]), acc, dtype=object), A, B)
         a = [[Deg._coerce(v) for v in row] for row in A2]
         b = [[Deg._coerce(v) for v in row] for row in B2]
         if all(not v.den for row in a for v in row) and all(not v.den for row in b for v in row):
