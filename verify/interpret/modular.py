@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from verify.interpret.exact_arith import Deg
+from verify.interpret.degree import Deg
 from verify.model import Model
 from verify.model.layers import LayerBase
 

@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from verify.certificates import ProvenRandomized, Refuted, Step, Undecided, Verdict, Witness
-from verify.interpret.exact_arith import DegreeArith, FieldArith, PointRejected, RationalArith
+from verify.interpret.degree import DegreeArith
+from verify.interpret.exact_arith import FieldArith, PointRejected, RationalArith
 from verify.interpret.modular import ExactNet, draw_params, exact_net
 from verify.model import Model, walk
 from verify.model.chosen_loss import formula
