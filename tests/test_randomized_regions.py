@@ -13,6 +13,7 @@ dQ/dt = -2 g dL/dg = -2 g dl W2[0,3] m(s), so
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,6 +25,7 @@ import pytest
 import sympy as sp
 
 from verify.certificates import Refuted, Undecided
+from verify.interpret.numeric import loss_and_grad
 from verify.lang.spec import load_spec
 from verify.model import Dense, Model, Param, get_activation
 from verify.model.layers._base import LayerBase
@@ -109,6 +111,15 @@ def test_du_1_witness_regions_are_real_on_relu_and_max_pool_nets():
     b1 = np.array([Fraction(row[0]) for row in w.params["b1"]], dtype=object)
     z = W1 @ np.array([Fraction(e) for e in w.data[0]], dtype=object) + b1
     assert [w.regions[f"s1_{u}"] for u in range(len(z))] == [str(int(zu > 0)) for zu in z]
+    # the exact value, re-checked in float64 by the independent numeric backprop (verify.interpret.numeric)
+    model = load_spec(EXAMPLES / "two_layer_relu_bias.toml")
+    P = {k: np.array([[float(Fraction(e)) for e in row] for row in rows]).reshape(model.param(k).shape)
+         for k, rows in w.params.items()}
+    targets = np.array([[float(Fraction(t)) for t in ts] for ts in ast.literal_eval(w.loss.split("t = ")[1])])
+    _, G = loss_and_grad(model, P, np.array([[float(Fraction(e)) for e in w.data[0]]]), targets)
+    i = int(w.entry.split("i=")[1].split("]")[0])
+    dq = -2 * (P["W1"][i] @ G["W1"][i]) + 2 * (P["W2"][:, i] @ G["W2"][:, i])
+    assert dq == pytest.approx(float(Fraction(w.value)), rel=1e-9, abs=1e-12) and dq != 0
     pooled = check(load_spec(EXAMPLES / "conv2d_maxpool.toml"), "sum(v1[0:4]**2) - W2[0,1]**2", method="randomized")
     assert isinstance(pooled, Refuted)
     sel = {k: v for k, v in pooled.witness.regions.items() if k.startswith("m")}
