@@ -301,7 +301,7 @@ def prove_randomized(model: Model, quantity: Any, *, build: Callable | None = No
             rejected += 1
             if rejected > MAX_REJECTED:
                 return Undecided(**common, seconds=time.perf_counter() - t0,
-                                 reason=f"{rejected} field points in a row had a vanishing denominator",
+                                 reason=f"{rejected} field points had a vanishing denominator",
                                  evidence={"route": "randomized", "prime": prime})
             continue
         primes.append(prime)
@@ -311,6 +311,9 @@ def prove_randomized(model: Model, quantity: Any, *, build: Callable | None = No
     n_primes = prime_count_lower()
     eps_prime = Fraction(math.ceil(bound.height / 60 + 1e-9)) / n_primes if bound.numerator or bound.height > 0 \
         else Fraction(0)
+    if bound.unit_degree >= _LO // 2:
+        return Undecided(**common, seconds=time.perf_counter() - t0, evidence={"route": "randomized"},
+                         reason=f"the denominator degree bound {bound.unit_degree} is too large for a 61-bit field")
     eps_field = Fraction(bound.numerator, _LO - bound.unit_degree)
     eps_point = eps_prime + eps_field
     eps = eps_point ** points
