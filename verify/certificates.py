@@ -4,7 +4,9 @@ Proofs and checks give ``Proven``, ``Refuted`` or ``Undecided``; audits give ``c
 ``inconsistent``, ``divergent`` or ``undecided``; a note is ``not run``. :data:`VERDICT_NAMES` lists
 them all and :func:`exit_code` is the one rule from verdicts to the CLI's exit code.
 
-A ``Proven`` carries the derivation (each equality and the property used at that step) and the
+A ``ProvenRandomized`` (verdict "proven (randomized)") is a randomized exact identity test: the
+residual vanished at k random points of a prime field, with the error probability epsilon derived
+from a degree bound; text and JSON always say so, with k and epsilon. A ``Proven`` carries the derivation (each equality and the property used at that step) and the
 hypotheses it relied on. A ``Refuted`` carries an exact witness: a rational parameter point, a data
 point and a concrete loss, with the exact non-zero value. An ``Undecided`` carries the numeric
 evidence and is never reported as a pass.
@@ -16,17 +18,19 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Literal, get_args
 
-__all__ = ["Step", "Witness", "Proven", "Refuted", "Undecided", "Verdict", "render", "to_json", "VerdictName",
+__all__ = ["Step", "Witness", "Proven", "ProvenRandomized", "Refuted", "Undecided", "Verdict", "render", "to_json", "VerdictName",
            "VERDICT_NAMES", "AUDIT_VERDICTS", "PASSING", "exit_code", "Dynamics", "Mode"]
 
 #: Every verdict any job reports.
-VerdictName = Literal["proven", "refuted", "undecided", "consistent", "inconsistent", "divergent", "not run"]
+VerdictName = Literal["proven", "proven (randomized)", "refuted", "undecided", "consistent", "inconsistent",
+                      "divergent", "not run"]
 VERDICT_NAMES: tuple[str, ...] = get_args(VerdictName)
 #: The verdicts an audit (a GD experiment) can give.
 AUDIT_VERDICTS: tuple[str, ...] = ("consistent", "inconsistent", "divergent", "undecided")
 #: Verdicts that let a command exit 0. Undecided is never a pass; "not run" is a catalog note
 #: with nothing to check (JT-6).
-PASSING = frozenset({"proven", "consistent", "not run"})
+#: "proven (randomized)" passes: its error probability is printed with it (``ProvenRandomized``).
+PASSING = frozenset({"proven", "proven (randomized)", "consistent", "not run"})
 
 Dynamics = Literal["flow", "gd", "momentum"]
 Mode = Literal["generic", "concrete"]
@@ -96,6 +100,27 @@ class Proven(_Base):
 
 
 @dataclass(frozen=True)
+class ProvenRandomized(_Base):
+    """Randomized exact identity test (Schwartz-Zippel): the residual was 0 at ``points`` points drawn
+    uniformly from GF(p), one random prime per point (``primes``); were it not identically 0, that
+    happens with probability at most ``epsilon`` (derived from the degree bound in ``steps``). Never
+    merged with ``Proven``."""
+
+    points: int = 0
+    epsilon: float = 1.0
+    epsilon_per_point: float = 1.0
+    degree_bound: int = 0
+    denominator_degree: int = 0
+    primes: tuple[int, ...] = ()
+    steps: tuple[Step, ...] = ()
+    hypotheses: tuple[str, ...] = ()
+
+    @property
+    def verdict(self) -> str:
+        return "proven (randomized)"
+
+
+@dataclass(frozen=True)
 class Refuted(_Base):
     witness: Witness | None = None
     exact_law: str = ""  # e.g. "dQ/dt = (-2*lambda)*Q exactly": the exact non-zero derivative
@@ -107,7 +132,7 @@ class Undecided(_Base):
     evidence: dict = field(default_factory=dict)
 
 
-Verdict = Proven | Refuted | Undecided
+Verdict = Proven | ProvenRandomized | Refuted | Undecided
 
 
 def to_json(v: Verdict) -> dict:
@@ -122,7 +147,11 @@ def render(v: Verdict, fmt: str = "text") -> str:
     md = fmt == "markdown"
     head = f"{v.claim_id} [{v.mode}, {v.dynamics}] {v.title}: {v.verdict.upper()} ({v.seconds:.2f} s)"
     lines = [f"### {head}" if md else head, f"  claim: {v.statement}" if not md else f"*Claim:* {v.statement}"]
-    if isinstance(v, Proven):
+    if isinstance(v, ProvenRandomized):
+        lines.append(f"  randomized identity test: {v.points} points, each in GF(p) for a random 61-bit prime p; error probability "
+                     f"<= {v.epsilon:.3g} (degree bound {v.degree_bound}"
+                     + (f", denominators of degree <= {v.denominator_degree}" if v.denominator_degree else "") + ")")
+    if isinstance(v, (Proven, ProvenRandomized)):
         if v.hypotheses:
             lines.append("*Hypotheses:*" if md else "  hypotheses:")
             lines += [f"- {h}" if md else f"    - {h}" for h in v.hypotheses]

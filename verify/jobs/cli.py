@@ -58,6 +58,7 @@ EXAMPLES = {
   verify check examples/torch/specs.py:TwoLayerReluBias --input-shape 4,3 \
       --quantity "sum(fc1.weight[i,:]**2) + fc1.bias[i]**2 - sum(fc2.weight[:,i]**2)"
                                     a PyTorch module (imports and runs that file)
+  verify check big_net.toml --quantity "W1 @ W1.T - W2.T @ W2" --method randomized --points 3
 """,
     "discover": """examples:
   verify discover examples/two_layer_relu_bias.toml            proven quadratic laws + independent-law count
@@ -183,6 +184,12 @@ def _parser() -> argparse.ArgumentParser:
     ck.add_argument("--weight-decay", default=None, metavar="LAMBDA",
                     help="a number, or 'lambda' for a symbolic weight decay")
     ck.add_argument("--budget", type=_positive("--budget"), default=None, metavar="OPS", help="expansion budget (operations)")
+    ck.add_argument("--method", choices=("auto", "symbolic", "randomized"), default="auto",
+                    help="symbolic: expand the residual in SymPy (proven); randomized: exact evaluation at random "
+                         "points of a prime field (proven (randomized), with its error probability); auto (default): "
+                         "symbolic for small models, randomized above")
+    ck.add_argument("--points", type=_positive("--points"), default=None, metavar="K",
+                    help="points of the randomized test (default 2; the error bound is eps**K)")
     ck.add_argument("--trajectory", action="store_true", help="also measure the drift along a numeric trajectory")
     ck.add_argument("--seed", type=_seed, default=0)
     ck.add_argument("--json", action="store_true")
@@ -291,7 +298,8 @@ def _cmd_check(args) -> int:
     if args.increment is not None and args.dynamics != "gd":
         raise BadInput(f"--increment is the change of Q in one GD step; add --dynamics gd (got --dynamics {args.dynamics}).")
     v = check(model, q, dynamics=args.dynamics, weight_decay=wd, seed=args.seed,
-              budget_ops=args.budget or DEFAULT_BUDGET_OPS, increment=args.increment)
+              budget_ops=args.budget or DEFAULT_BUDGET_OPS, increment=args.increment,
+              method=args.method, points=args.points)
     traj = None
     if args.trajectory:
         if args.dynamics == "momentum" or wd:
@@ -307,7 +315,8 @@ def _cmd_check(args) -> int:
         print(render(v))
         if traj:
             print(traj.render())
-    return 0 if v.verdict == "proven" else 1
+    from verify.certificates import exit_code
+    return exit_code([v.verdict])
 
 
 def _module_ref(arg: str) -> bool:

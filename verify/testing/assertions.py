@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from verify.certificates import Proven, render
+from verify.certificates import Proven, ProvenRandomized, render
 from verify.lang.quantity import Quantity as ParsedQuantity
 from verify.prove.concrete import Quantity
 from verify.testing.checking import check
@@ -24,12 +24,12 @@ class NotConserved(AssertionError):
 
 
 def assert_conserved(model, quantity: str | ParsedQuantity | Quantity, *, dynamics: str = "flow", weight_decay=None,
-                     seed: int = 0, **kwargs) -> Proven:
-    """Return the ``Proven`` certificate, or raise ``NotConserved`` showing the witness / evidence.
-
-    An ``Undecided`` verdict also raises: it is never a pass.
+                     seed: int = 0, **kwargs) -> Proven | ProvenRandomized:
+    """Return the ``Proven`` certificate (``ProvenRandomized`` from the randomized route, with its
+    error probability: ``method=`` as in ``check``), or raise ``NotConserved`` showing the witness /
+    evidence. An ``Undecided`` verdict also raises: it is never a pass.
     """
     v = check(model, quantity, dynamics=dynamics, weight_decay=weight_decay, seed=seed, **kwargs)
-    if not isinstance(v, Proven):
+    if not isinstance(v, (Proven, ProvenRandomized)):
         raise NotConserved(v)
     return v

@@ -5,22 +5,43 @@ same text already parsed (``verify.lang.quantity.parse_quantity``), or a
 ``verify.prove.concrete.Quantity``. Under GD the claimed increment is text in the same language, where
 ``G_<param>`` names the loss gradient dL/d<param> (e.g. ``G_W1``) and ``eta`` the step, or a
 ``verify.prove.concrete.Increment``. The verdict is the same certificate the proof job returns.
+
+Two routes (``method``): ``symbolic`` expands the residual in SymPy (``Proven`` is a polynomial
+identity); ``randomized`` evaluates the forward and backward pass exactly in a prime field at random
+points (``ProvenRandomized``, with its error probability; ``verify.prove.randomized``). ``auto``
+takes the symbolic route for models of at most ``AUTO_SYMBOLIC_MAX_ENTRIES`` parameter entries
+(times data points) and the randomized one above. A verdict of the randomized route says so (its
+kind, or "[randomized route]" in the title); where a layer, the loss or the quantity has no exact
+form in a prime field (a norm of values that already hold a square root, a norm of a rational
+function, sqrt / abs / exp / log / tanh inside the quantity), the symbolic route is taken and the
+title says why. GD always takes the symbolic route: its proofs need a batch of >= 2 points and the
+batch argument of ``verify.prove.batch``, which the randomized route does not make.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from verify.certificates import Verdict
-from verify.lang.quantity import Quantity as ParsedQuantity
 from verify.model import Model
+from verify.lang.quantity import Quantity as ParsedQuantity
 from verify.prove.concrete import DEFAULT_BUDGET_OPS, Increment, Quantity, prove_conserved
 
-__all__ = ["check", "as_quantity", "as_increment", "STEP_NAME", "GRADIENT_PREFIX"]
+__all__ = ["check", "as_quantity", "as_increment", "exact_build", "METHODS", "AUTO_SYMBOLIC_MAX_ENTRIES", "choose_method",
+           "STEP_NAME", "GRADIENT_PREFIX"]
 
 #: Names the increment language adds to the parameters: the step and the gradients G_<param>.
 STEP_NAME = "eta"
 GRADIENT_PREFIX = "G_"
+
+Method = Literal["symbolic", "randomized", "auto"]
+METHODS = ("symbolic", "randomized", "auto")
+#: ``auto`` expands symbolically up to this many parameter entries x data points. From
+#: benchmarks/bench_randomized.py: the randomized route is faster at every width, but up to here the
+#: symbolic route takes about a second (3-w-2 ReLU with bias, 50 entries at w = 8: 1.25 s under load)
+#: and its certificate is deterministic; above it the symbolic route grows much faster (w = 64: 10.6 s).
+AUTO_SYMBOLIC_MAX_ENTRIES = 64
 
 
 def as_quantity(quantity: str | ParsedQuantity | Quantity, model: Model) -> Quantity:
@@ -37,7 +58,7 @@ def as_quantity(quantity: str | ParsedQuantity | Quantity, model: Model) -> Quan
         present = {k: v for k, v in P.items() if k in q.names or k in shapes}
         out = instantiate(q, present, shapes={k: shapes[k] for k in present})
         return {_label(key): val for key, val in out.items()}
-    return Quantity(q.text, build)
+    return _TextQuantity(q.text, build)
 
 
 def as_increment(increment: str | Increment, model: Model) -> Increment:
@@ -74,37 +95,96 @@ def as_increment(increment: str | Increment, model: Model) -> Increment:
     return Increment(increment, build)
 
 
+def exact_build(quantity: str | Quantity, model: Model):
+    """The quantity's ``build`` on exact matrices (``verify.prove.exact_quantity``): text goes through
+    the exact interpreter of the quantity language; a ``Quantity`` object's own ``build`` is used as is."""
+    if isinstance(quantity, Quantity):
+        if not isinstance(quantity, _TextQuantity):
+            return quantity.build
+        quantity = quantity.text
+    from verify.lang.quantity import parse_quantity
+    from verify.lang.quantity_exact import exact_builder
+    shapes = {p.name: p.shape for p in model.params}
+    shapes.update({f"{p.name}_dot": p.shape for p in model.params})
+    build = exact_builder(parse_quantity(quantity), shapes)
+    return lambda P: {_label(key): val for key, val in build(P).items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class _TextQuantity(Quantity):
+    """A quantity made from text by ``as_quantity`` (the exact route parses the text again)."""
+
+
+def choose_method(model: Model, n_data: int = 1) -> str:
+    """``auto``'s choice: symbolic for small models, randomized above (see the module docstring)."""
+    size = sum(_entries(p.shape) for p in model.params) * n_data
+    return "symbolic" if size <= AUTO_SYMBOLIC_MAX_ENTRIES else "randomized"
+
+
+def _entries(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
 def _label(key) -> str:
     return "[" + ",".join(f"{a}={b}" for a, b in key) + "]" if key else ""
 
 
 def check(model: Model, quantity: str | ParsedQuantity | Quantity, *, dynamics: str = "flow", weight_decay=None,
           seed: int = 0, budget_ops: int = DEFAULT_BUDGET_OPS, n_data: int | None = None, loss: str | None = None,
-          increment: str | Increment | None = None) -> Verdict:
-    """Conserved or not, with a certificate (``Proven`` / ``Refuted`` with exact witness / ``Undecided``).
+          increment: str | Increment | None = None, method: Method = "auto", points: int | None = None) -> Verdict:
+    """Conserved or not, with a certificate (``Proven``, or ``ProvenRandomized`` from the randomized
+    route / ``Refuted`` with exact witness / ``Undecided``).
 
     Args:
         model: a ``verify.model.Model`` (Python API or ``verify.lang.spec.load_spec``).
-        quantity: e.g. ``"sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"``, or that text parsed by
-            ``parse_quantity``; a free index means "for every i", a matrix value means "every entry".
-        dynamics: ``flow``, ``gd`` (one step changes Q by ``increment``, default 0) or ``momentum``
-            (heavy-ball flow; the quantity may use velocities ``<param>_dot``).
-        increment: GD only: the claimed exact change of Q in one step, e.g.
-            ``"eta**2*(G_W1 @ G_W1.T - G_W2.T @ G_W2)"`` (``G_<param>`` = dL/d<param>, ``eta`` = step).
-        n_data: data points of the symbolic batch; default 1 for flow / momentum (dQ/dt is linear
-            in L) and, for GD, the residual's degree in the gradient, at least 2 (``verify.prove.batch``).
+        quantity: e.g. ``"sum(W1[i,:]**2) + b1[i]**2 - sum(W2[:,i]**2)"``; a free index means
+            "for every i", a matrix value means "every entry".
+        dynamics: ``flow``, ``gd`` (Q changes by ``increment``, default 0, in one step) or
+            ``momentum`` (heavy-ball flow; the quantity may use velocities ``<param>_dot``).
         weight_decay: None, ``True`` (symbolic lambda) or a number.
         budget_ops: residuals larger than this many operations are not expanded (-> Undecided
             unless a witness is found).
         loss: overrides ``model.loss`` (square, logistic, exponential, cross_entropy); with
             neither, the loss is arbitrary and a proof covers every loss.
+        n_data: data points of the proof (None: 1 for flow, the batch ``verify.prove.batch`` needs for GD).
+        increment: the claimed exact change of Q in one GD step (text with ``G_<param>``, ``eta``).
+        method: ``symbolic``, ``randomized`` or ``auto`` (see the module docstring).
+        points: points of the randomized test (default ``verify.prove.randomized.POINTS``).
     """
+    from verify.errors import BadInput
+    if method not in METHODS:
+        raise BadInput(f"Got method={method!r}; use one of {', '.join(METHODS)}.")
     if loss is not None:
         model = dataclasses.replace(model, loss=loss)
     q = as_quantity(quantity, model)
     inc = as_increment(increment, model) if increment is not None else None
-    return prove_conserved(model, q, dynamics=dynamics, weight_decay=weight_decay, seed=seed,
-                           budget_ops=budget_ops, n_data=n_data, claim_id="check", increment=inc,
-                           title=f"{q.text} on {model.name}")
+
+    def symbolic() -> Verdict:
+        return prove_conserved(model, q, dynamics=dynamics, weight_decay=weight_decay, seed=seed,
+                               budget_ops=budget_ops, n_data=n_data, claim_id="check", increment=inc,
+                               title=f"{q.text} on {model.name}")
+    points_used = n_data or 1
+    route = choose_method(model, points_used) if method == "auto" else method
+    if route == "symbolic":
+        return symbolic()
+    if dynamics == "gd" or inc is not None:
+        v = symbolic()  # see the module docstring: GD needs the batch argument
+        return dataclasses.replace(v, title=f"{v.title} [symbolic route: GD proofs need a batch argument the "
+                                            "randomized route does not make]")
+    from verify.model.layers._base import NoExactForm
+    from verify.prove.randomized import POINTS, prove_randomized
+    try:
+        return prove_randomized(model, q, build=exact_build(q, model), dynamics=dynamics, weight_decay=weight_decay,
+                                seed=seed, n_data=points_used, claim_id="check", title=f"{q.text} on {model.name}",
+                                points=POINTS if points is None else points,
+                                # a witness from the symbolic route only where that route is quick
+                                fallback=symbolic if choose_method(model, points_used) == "symbolic" else None)
+    except NoExactForm as exc:
+        v = symbolic()
+        return dataclasses.replace(v, title=f"{v.title} [symbolic route: the randomized route has no exact form here: "
+                                            f"{exc}]")
 
 

@@ -11,7 +11,11 @@ The class declares, in one place:
   and reverse-mode pass on a batch;
 * ``hypothesis()``: what a proof through this layer assumes (printed with every concrete proof);
 * ``SPEC``: the spec-file ``type`` names it reads, their keys and their parser (module level);
-* ``draw(draw, d, n)``: a Hypothesis draw of one such layer on width d (``verify.testing``).
+* ``draw(draw, d, n)``: a Hypothesis draw of one such layer on width d (``verify.testing``);
+* ``exact_forward(P, a, ex)`` / ``exact_backward(P, a_in, cache, d, grads, ex)``: its forward and
+  reverse-mode pass on one data point in exact arithmetic (``ex`` is :class:`ExactState`: a prime
+  field, exact rationals or degree bounds; ``verify.interpret.modular``). Raise :class:`NoExactForm`
+  where the layer has none (the randomized route then falls back to the symbolic one).
 
 The interpreters (``verify.interpret``), the spec reader (``verify.lang.spec``) and the strategies
 (``verify.testing``) only call these methods; none keeps a type switch over layer kinds. Adding a
@@ -30,7 +34,8 @@ if TYPE_CHECKING:
 
     from verify.model.param import Param
 
-__all__ = ["LayerBase", "SymbolicState", "NumericState", "SpecContext", "SpecRule", "Shapes", "shape_of"]
+__all__ = ["LayerBase", "SymbolicState", "NumericState", "ExactState", "NoExactForm", "SpecContext", "SpecRule",
+           "Shapes", "shape_of"]
 
 Shapes = Mapping[str, tuple[int, ...]]
 
@@ -62,6 +67,55 @@ class NumericState(Protocol):
 
     def back(self, layers: Sequence["LayerBase"], P: Mapping[str, "np.ndarray"], caches: list, dA: "np.ndarray",
              grads: dict) -> "np.ndarray": ...
+
+
+class NoExactForm(Exception):
+    """A layer (or a value) has no exact form in the arithmetic asked for (e.g. tanh in a prime
+    field, exp among exact rationals); the message says what and why."""
+
+
+class ExactState(Protocol):
+    """What the exact interpreter (``verify.interpret.modular``) gives a layer.
+
+    Values are 1-D NumPy object arrays (one data point) of the arithmetic's elements: integers
+    mod p, ``Fraction`` or degree bounds; parameters are object arrays of their own shape. The
+    elementwise operators + - * and integer powers work on them directly; ``mod`` brings a result
+    back to canonical form (mod p in the field, nothing otherwise) and must follow every product.
+    """
+
+    def mod(self, x: Any) -> Any: ...
+
+    def matmul(self, A: Any, B: Any) -> Any:
+        """A @ B, reduced."""
+
+    def const(self, r: Any) -> Any:
+        """The exact rational ``r`` (int, Fraction or SymPy Rational) as an element."""
+
+    def inv(self, x: Any) -> Any:
+        """Elementwise 1/x (a rational function: its denominators are tracked)."""
+
+    def zeros(self, shape: tuple[int, ...]) -> Any: ...
+
+    def region(self, name: str, z: Any, rule: Any) -> Any:
+        """The value of region symbol ``name`` (as in the symbolic interpreter) of pre-activation z:
+        a free variable in the field, the real value at a witness point."""
+
+    def next_index(self, family: str) -> int: ...
+
+    def atom(self, name: str, z: Any) -> Any:
+        """A transcendental atom of a closed-form activation at z (tanh(z), exp(-z), ...): a free
+        variable, as SymPy's zero test treats it."""
+
+    def exp(self, S: Any) -> Any:
+        """Elementwise exp as auxiliary values e (free variables, as the symbolic engine treats them)."""
+
+    def sqrt(self, base: Any, label: str, constant: bool = False) -> Any:
+        """sqrt(base) as an auxiliary t with t**2 = base (``constant``: a number such as sqrt(n),
+        one root shared by every data point)."""
+
+    def run(self, layers: Sequence["LayerBase"], P: Mapping[str, Any], a: Any) -> tuple: ...
+
+    def back(self, layers: Sequence["LayerBase"], P: Mapping[str, Any], caches: list, d: Any, grads: dict) -> Any: ...
 
 
 class SpecContext(Protocol):
@@ -120,6 +174,13 @@ class LayerBase:
     def backward(self, P: Mapping[str, "np.ndarray"], A_in: "np.ndarray", cache: Any, dA: "np.ndarray",
                  grads: dict, ns: NumericState) -> "np.ndarray":
         raise NotImplementedError
+
+    def exact_forward(self, P: Mapping[str, Any], a: Any, ex: ExactState) -> tuple[Any, Any]:
+        raise NoExactForm(f"{type(self).__name__} layers have no exact evaluation hook")
+
+    def exact_backward(self, P: Mapping[str, Any], a_in: Any, cache: Any, d: Any, grads: dict,
+                       ex: ExactState) -> Any:
+        raise NoExactForm(f"{type(self).__name__} layers have no exact evaluation hook")
 
     @classmethod
     def draw(cls, draw: Any, d: int, n: int) -> tuple["LayerBase", list["Param"], int]:

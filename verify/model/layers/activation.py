@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from verify.model.activations import Activation
-from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.activations import Z, Activation
+from verify.model.layers._base import ExactState, LayerBase, NoExactForm, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 
 __all__ = ["Act", "SPEC"]
 
@@ -51,6 +52,30 @@ class Act(LayerBase):
     def backward(self, P, A_in, cache, dA, grads, ns: NumericState) -> np.ndarray:
         return dA * self.activation.numpy_derivative(A_in)
 
+    def exact_forward(self, P, a, ex: ExactState) -> tuple[np.ndarray, Any]:
+        hidden = ex.next_index("hidden")  # the symbolic names s{layer}_{unit}
+        act = self.activation
+        if act.is_identity:
+            return a, None
+        if not act.is_homogeneous:
+            # closed form: every non-polynomial atom of phi and phi' (tanh(z), exp(-z), erf(..), sqrt(2))
+            # is a free variable per unit, as SymPy's zero test treats them (a sufficient condition)
+            f, df, atoms = _closed_forms(act)
+            vals = [{t: ex.atom(f"{act.name}{hidden}_{u}[{t}]", a[u]) for t in atoms} for u in range(len(a))]
+            out = np.array([_evaluate(f, a[u], vals[u], ex) for u in range(len(a))], dtype=object)
+            return out, [_evaluate(df, a[u], vals[u], ex) for u in range(len(a))]
+        s = np.array([ex.region(f"s{hidden}_{u}", a[u], act) for u in range(len(a))], dtype=object)
+        return ex.mod(s * a ** act.degree), s
+
+    def exact_backward(self, P, a_in, s, d, grads, ex: ExactState) -> np.ndarray:
+        if s is None:
+            return d
+        if not self.activation.is_homogeneous:
+            return ex.mod(d * np.array(s, dtype=object))  # s: phi'(z) per unit
+        k = self.activation.degree  # phi'(z) = k s z**(k-1) on the region (s constant)
+        assert k is not None
+        return ex.mod(d * s) if k == 1 else ex.mod(d * s * ex.mod(ex.const(k) * a_in ** (k - 1)))
+
     @classmethod
     def draw(cls, draw: Any, d: int, n: int) -> tuple[LayerBase, list, int]:
         from hypothesis import strategies as st
@@ -58,6 +83,48 @@ class Act(LayerBase):
         from verify.model.activations import get_activation
         # positively 1-homogeneous: the premise of the balance laws a stack is usually tested for
         return cls(get_activation(draw(st.sampled_from(("identity", "relu", "leaky_relu"))))), [], d
+
+
+@lru_cache(maxsize=32)
+def _closed_forms(act: Activation) -> tuple[sp.Expr, sp.Expr, tuple[sp.Expr, ...]]:
+    """phi(z), SymPy's phi'(z), and their atoms (sub-expressions that are not sums, products,
+    integer powers, rationals or z)."""
+    f = act.sympy_closed(Z)
+    df = sp.diff(f, Z)
+    atoms: dict = {}
+
+    def walk(e):
+        if e == Z or e.is_Rational:
+            return
+        if e.is_Add or e.is_Mul or (e.is_Pow and e.exp.is_Integer):
+            for arg in e.args:
+                walk(arg)
+            return
+        atoms[e] = None
+    walk(f)
+    walk(df)
+    return f, df, tuple(atoms)
+
+
+def _evaluate(e: sp.Expr, z: Any, atoms: Mapping, ex: ExactState) -> Any:
+    """A closed form at z in the exact arithmetic, its atoms given."""
+    if e == Z:
+        return z
+    if e in atoms:
+        return atoms[e]
+    if e.is_Rational:
+        return ex.const(e)
+    parts = [_evaluate(arg, z, atoms, ex) for arg in (e.args if not e.is_Pow else (e.base,))]
+    if e.is_Add:
+        return ex.mod(sum(parts[1:], parts[0]))
+    if e.is_Mul:
+        out = parts[0]
+        for p in parts[1:]:
+            out = ex.mod(out * p)
+        return out
+    k = int(e.exp)
+    base = parts[0] if k >= 0 else ex.inv(np.array([parts[0]], dtype=object))[0]
+    return ex.mod(base ** abs(k))
 
 
 def _parse(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:

@@ -19,7 +19,7 @@ import sympy as sp
 
 from verify.errors import ShapeMismatch, SpecError
 from verify.model.param import Param
-from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
+from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
 from verify.model.layers._values import spec_int
 
 __all__ = ["Attention", "SPEC"]
@@ -94,6 +94,37 @@ class Attention(LayerBase):
         grads[self.key] += dM.T @ P[self.query]
         dX = np.swapaxes(Asm, 1, 2) @ dH + dS @ X @ M.T + np.swapaxes(dS, 1, 2) @ X @ M
         return dX.reshape(dX.shape[0], -1)
+
+
+    def exact_forward(self, P, a, ex: ExactState) -> tuple[np.ndarray, Any]:
+        ex.next_index("aux")
+        X = a.reshape(self.tokens, -1)
+        M = ex.matmul(P[self.query], P[self.key].T)
+        S = ex.matmul(ex.matmul(X, M), X.T)
+        E = ex.exp(S)  # auxiliary e = exp(score): free variables, as in the symbolic engine
+        inv = ex.inv(np.array([ex.mod(sum(row, ex.const(0))) for row in E], dtype=object))
+        A = ex.mod(E * inv[:, None])
+        H = ex.matmul(A, X)
+        Y = ex.matmul(H, P[self.value]) if self.value is not None else H
+        return Y.reshape(-1), (X, M, A, H)
+
+    def exact_backward(self, P, a_in, cache, d, grads, ex: ExactState) -> np.ndarray:
+        X, M, A, H = cache
+        dY = d.reshape(self.tokens, -1)
+        if self.value is not None:
+            grads[self.value] = ex.mod(grads[self.value] + ex.matmul(H.T, dY))
+            dH = ex.matmul(dY, P[self.value].T)
+        else:
+            dH = dY
+        dA = ex.matmul(dH, X.T)
+        # d exp(S) = exp(S) dS with exp(S) renamed e: the softmax Jacobian in terms of A = e / sum(e)
+        rows = np.array([ex.mod(sum(r, ex.const(0))) for r in ex.mod(dA * A)], dtype=object)
+        dS = ex.mod(A * ex.mod(dA - rows[:, None]))
+        dM = ex.matmul(ex.matmul(X.T, dS), X)
+        grads[self.query] = ex.mod(grads[self.query] + ex.matmul(dM, P[self.key]))
+        grads[self.key] = ex.mod(grads[self.key] + ex.matmul(dM.T, P[self.query]))
+        dX = ex.mod(ex.matmul(A.T, dH) + ex.matmul(ex.matmul(dS, X), M.T) + ex.matmul(ex.matmul(dS.T, X), M))
+        return dX.reshape(-1)
 
 
 def _parse(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:

@@ -16,7 +16,7 @@ import sympy as sp
 from verify.errors import ShapeMismatch, SpecError
 from verify.model.param import Param
 from verify.model.patterns import conv1d_pattern, conv2d_pattern
-from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
+from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
 from verify.model.layers._values import MAX_PATTERN_ENTRIES, spec_flag, spec_image, spec_int, spec_kernel
 
 __all__ = ["Dense", "SPEC", "check_bias"]
@@ -93,6 +93,29 @@ class Dense(LayerBase):
         if self.bias is not None:
             grads[self.bias] += dA.sum(axis=0)
         return dA @ self.numeric_weight(P)
+
+    def exact_weight(self, P: Mapping[str, np.ndarray], ex: ExactState) -> np.ndarray:
+        if self.pattern is None:
+            return P[self.weight]
+        v = np.concatenate([ex.zeros((1,)), P[self.weight]])  # index 0 = missing entry
+        return v[np.asarray(self.pattern)]
+
+    def exact_forward(self, P, a, ex: ExactState) -> tuple[np.ndarray, Any]:
+        z = ex.matmul(self.exact_weight(P, ex), a)
+        return (ex.mod(z + P[self.bias]) if self.bias is not None else z), None
+
+    def exact_backward(self, P, a_in, cache, d, grads, ex: ExactState) -> np.ndarray:
+        gW = ex.mod(np.multiply.outer(d, a_in))
+        if self.pattern is None:
+            grads[self.weight] = ex.mod(grads[self.weight] + gW)
+        else:
+            pat = np.asarray(self.pattern)
+            for (i, j), k in np.ndenumerate(pat):  # shared entries add up (object arrays: no add.at)
+                if k:
+                    grads[self.weight][k - 1] = ex.mod(grads[self.weight][k - 1] + gW[i, j])
+        if self.bias is not None:
+            grads[self.bias] = ex.mod(grads[self.bias] + d)
+        return ex.matmul(d, self.exact_weight(P, ex))
 
     @classmethod
     def draw(cls, draw: Any, d: int, n: int) -> tuple[LayerBase, list[Param], int]:

@@ -15,7 +15,7 @@ import sympy as sp
 
 from verify.errors import BadInput, ShapeMismatch
 from verify.model.param import Param
-from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
+from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
 from verify.model.layers._values import spec_choice, spec_int
 
 __all__ = ["DiagonalLinear", "SPEC"]
@@ -63,6 +63,30 @@ class DiagonalLinear(LayerBase):
                 others = _num_product(P, names[:k] + names[k + 1:]) if len(names) > 1 else 1.0
                 grads[f] += sign * gw * others
         return dA @ cache[None, :]
+
+
+    def exact_weights(self, P, ex: ExactState) -> np.ndarray:
+        w = _exact_product(P, self.factors, ex)
+        return ex.mod(w - _exact_product(P, self.minus, ex)) if self.minus else w
+
+    def exact_forward(self, P, a, ex: ExactState) -> tuple[np.ndarray, Any]:
+        w = self.exact_weights(P, ex)
+        return np.array([ex.matmul(w, a)], dtype=object), w
+
+    def exact_backward(self, P, a_in, w, d, grads, ex: ExactState) -> np.ndarray:
+        gw = ex.mod(d[0] * a_in)
+        for names, sign in ((self.factors, 1), (self.minus, -1)):
+            for k, f in enumerate(names):  # product rule over positions (a name may repeat)
+                others = _exact_product(P, names[:k] + names[k + 1:], ex) if len(names) > 1 else ex.const(1)
+                grads[f] = ex.mod(grads[f] + ex.const(sign) * ex.mod(gw * others))
+        return ex.mod(d[0] * w)
+
+
+def _exact_product(P, names: Sequence[str], ex: ExactState):
+    w = P[names[0]]
+    for f in names[1:]:
+        w = ex.mod(w * P[f])
+    return w
 
 
 def _sym_product(P: Mapping[str, sp.Matrix], names: Sequence[str]) -> sp.Matrix:

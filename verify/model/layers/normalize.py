@@ -10,7 +10,9 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from fractions import Fraction
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 import sympy as sp
 
 from verify.errors import BadInput, ShapeMismatch, SpecError
-from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 from verify.model.layers._values import spec_choice
 
 __all__ = ["Normalize", "NORM_KINDS", "SPEC"]
@@ -67,6 +69,31 @@ class Normalize(LayerBase):
             dA = np.sqrt(U.shape[1]) * dA
         dC = (dA - np.sum(dA * U, axis=1, keepdims=True) * U) / r
         return dC - dC.mean(axis=1, keepdims=True) if self.kind == "layer" else dC
+
+    def exact_forward(self, P, a, ex: ExactState) -> tuple[np.ndarray, Any]:
+        ex.next_index("aux")
+        n = len(a)
+        if n < 2:
+            raise BadInput(f"Normalising a width-{n} layer gives its sign; normalise a layer of width >= 2.")
+        c = a if self.kind == "l2" else ex.mod(a - ex.mod(ex.const(Fraction(1, n)) * sum(a, ex.const(0))))
+        t = ex.sqrt(ex.mod(sum((ex.mod(z * z) for z in c), ex.const(0))),
+                    "l2 normalisation" if self.kind == "l2" else "layer normalisation")
+        r = ex.inv(np.array([t], dtype=object))[0]
+        U = ex.mod(c * r)
+        if self.kind == "l2":
+            return U, (U, r, None)
+        root_n = ex.sqrt(ex.const(n), f"sqrt({n})", constant=True) if math.isqrt(n) ** 2 != n else ex.const(math.isqrt(n))
+        return ex.mod(root_n * U), (U, r, root_n)
+
+    def exact_backward(self, P, a_in, cache, d, grads, ex: ExactState) -> np.ndarray:
+        U, r, root_n = cache
+        if root_n is not None:
+            d = ex.mod(root_n * d)
+        dU = ex.mod(d - ex.mod(sum(ex.mod(d * U), ex.const(0)) * U))
+        dC = ex.mod(dU * r)
+        if root_n is None:
+            return dC
+        return ex.mod(dC - ex.mod(ex.const(Fraction(1, len(dC))) * sum(dC, ex.const(0))))
 
     @classmethod
     def draw(cls, draw: Any, d: int, n: int) -> tuple[LayerBase, list, int]:

@@ -8,6 +8,7 @@ on each region where the window's arg-max is fixed (``verify.model.regions.MAX_S
 from __future__ import annotations
 
 from collections.abc import Mapping
+from fractions import Fraction
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ import sympy as sp
 from verify.errors import BadInput, ShapeMismatch, SpecError
 from verify.model.patterns import pool2d_windows
 from verify.model.regions import MAX_SELECT
-from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 from verify.model.layers._values import spec_choice, spec_image, spec_int, spec_kernel
 
 __all__ = ["Pool", "POOL_KINDS", "SPEC"]
@@ -78,6 +79,35 @@ class Pool(LayerBase):
             else:
                 np.add.at(dIn, (rows, cache[k]), dA[:, k])
         return dIn
+
+    def exact_forward(self, P, a, ex: ExactState) -> tuple[np.ndarray, Any]:
+        count = ex.next_index("aux")
+        if self.kind == "avg":
+            return np.array([ex.mod(ex.const(Fraction(1, len(w))) * sum(a[i] for i in w)) for w in self.windows],
+                            dtype=object), None
+        out, sel = [], []
+        for k, win in enumerate(self.windows):
+            zs = [a[i] for i in win]
+            # max = z_last + sum_j s_j (z_j - z_last), the symbolic form (selection symbols m..)
+            s = [ex.region(f"m{count}_{k}_{j}", (z, *(zs[:j] + zs[j + 1:])), MAX_SELECT) for j, z in enumerate(zs[:-1])]
+            out.append(ex.mod(zs[-1] + sum((sj * (z - zs[-1]) for sj, z in zip(s, zs)), ex.const(0))))
+            sel.append(s)
+        return np.array(out, dtype=object), sel
+
+    def exact_backward(self, P, a_in, sel, d, grads, ex: ExactState) -> np.ndarray:
+        d_in = ex.zeros(a_in.shape)
+        for k, win in enumerate(self.windows):
+            if self.kind == "avg":
+                share = ex.mod(ex.const(Fraction(1, len(win))) * d[k])
+                for i in win:
+                    d_in[i] = ex.mod(d_in[i] + share)
+                continue
+            s = sel[k]
+            for sj, i in zip(s, win[:-1]):
+                d_in[i] = ex.mod(d_in[i] + sj * d[k])
+            last = ex.mod((ex.const(1) - sum(s, ex.const(0))) * d[k])
+            d_in[win[-1]] = ex.mod(d_in[win[-1]] + last)
+        return d_in
 
     @classmethod
     def draw(cls, draw: Any, d: int, n: int) -> tuple[LayerBase, list, int]:

@@ -14,7 +14,7 @@ import numpy as np
 import sympy as sp
 
 from verify.errors import BadInput, ShapeMismatch, SpecError
-from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 
 __all__ = ["Residual", "SPEC"]
 
@@ -47,6 +47,13 @@ class Residual(LayerBase):
 
     def backward(self, P, A_in, cache, dA, grads, ns: NumericState) -> np.ndarray:
         return dA + ns.back(self.block, P, cache, dA, grads)
+
+    def exact_forward(self, P, a, ex: ExactState) -> tuple[np.ndarray, Any]:
+        y, caches = ex.run(self.block, P, a)
+        return ex.mod(a + y), caches
+
+    def exact_backward(self, P, a_in, caches, d, grads, ex: ExactState) -> np.ndarray:
+        return ex.mod(d + ex.back(self.block, P, caches, d, grads))
 
 
 def _parse(d: Mapping[str, Any], dim: int, ctx: SpecContext) -> tuple[LayerBase, int]:

@@ -15,7 +15,7 @@ import numpy as np
 import sympy as sp
 
 from verify.errors import ShapeMismatch
-from verify.model.layers._base import LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
+from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
 from verify.model.param import Param
 
 __all__ = ["Scale", "SPEC"]
@@ -45,6 +45,13 @@ class Scale(LayerBase):
     def backward(self, P, A_in, cache, dA, grads, ns: NumericState) -> np.ndarray:
         grads[self.gain] += (dA * A_in).sum(axis=0)
         return dA * P[self.gain]
+
+    def exact_forward(self, P, a, ex: ExactState) -> tuple[np.ndarray, Any]:
+        return ex.mod(a * P[self.gain]), None
+
+    def exact_backward(self, P, a_in, cache, d, grads, ex: ExactState) -> np.ndarray:
+        grads[self.gain] = ex.mod(grads[self.gain] + ex.mod(d * a_in))
+        return ex.mod(d * P[self.gain])
 
     @classmethod
     def draw(cls, draw: Any, d: int, n: int) -> tuple[LayerBase, list[Param], int]:

@@ -15,7 +15,7 @@ import numpy as np
 import sympy as sp
 
 from verify.errors import BadInput, ShapeMismatch
-from verify.model.layers._base import LayerBase, NumericState, Shapes, SymbolicState, shape_of
+from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SymbolicState, shape_of
 from verify.model.layers.dense import check_bias
 
 __all__ = ["NormalizedDense"]
@@ -58,6 +58,28 @@ class NormalizedDense(LayerBase):
         V = W / r[:, None]
         Z = A @ V.T
         return (Z + P[self.bias] if self.bias is not None else Z), (V, r)
+
+    def exact_forward(self, P, a, ex: ExactState) -> tuple[np.ndarray, Any]:
+        W = P[self.weight]
+        if W.shape[1] < 2:
+            raise BadInput(f"Weight-normalised {self.weight!r} has one column, so each row normalises to its "
+                           "sign; give it at least 2 inputs or use a plain dense layer.")
+        roots = np.array([ex.sqrt(ex.mod(sum((ex.mod(w * w) for w in W[i]), ex.const(0))),
+                                  f"weight-normalised {self.weight}[{i},:]") for i in range(W.shape[0])], dtype=object)
+        r = ex.inv(roots)
+        V = ex.mod(W * r[:, None])
+        z = ex.matmul(V, a)
+        return (ex.mod(z + P[self.bias]) if self.bias is not None else z), (V, r)
+
+    def exact_backward(self, P, a_in, cache, d, grads, ex: ExactState) -> np.ndarray:
+        V, r = cache
+        gV = ex.mod(np.multiply.outer(d, a_in))
+        along = np.array([ex.mod(sum(ex.mod(gV[i] * V[i]), ex.const(0))) for i in range(V.shape[0])], dtype=object)
+        # d(W/||W||) is the projection orthogonal to the row, divided by its norm (as the numeric pass)
+        grads[self.weight] = ex.mod(grads[self.weight] + ex.mod(ex.mod(gV - ex.mod(along[:, None] * V)) * r[:, None]))
+        if self.bias is not None:
+            grads[self.bias] = ex.mod(grads[self.bias] + d)
+        return ex.matmul(d, V)
 
     def backward(self, P, A_in, cache, dA, grads, ns: NumericState) -> np.ndarray:
         V, r = cache
