@@ -23,6 +23,8 @@ RUN = {"python", "python test", "console", "toml"}
 NOT_RUN = {
     "pip install -e . && verify all": "the set-up commands themselves: .ci/run runs the second line, "
                                       "and the first is verify all, run by tests/test_report.py",
+    "pip install torch==2.13.0 && pip install -e '.[torch]'": "an install command: .ci/run installs the same "
+                                                               "torch wheel and extra",
     "# on the scheduler machine": "needs a Dask cluster; tests/test_executor_dask.py runs --scheduler "
                                   "on a loopback LocalCluster",
 }
