@@ -245,21 +245,24 @@ def risk_and_grads(Ws: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray,
     return float(lv.mean()), grads, w
 
 
-def _smooth_factor(norms2: np.ndarray) -> float:
-    L = len(norms2)
+def _smooth_factor(norms2) -> float:
+    # Plain Python floats: the layers are few (L <= 5) and this runs ~6 times per GD step, where
+    # NumPy's per-call overhead (np.delete, np.prod) cost 2/3 of a whole JT run.
+    v = [float(x) for x in norms2]
+    L = len(v)
     tot = 0.0
     for k in range(L):
-        tot += float(np.prod(np.delete(norms2, k)) ** 2)
+        tot += math.prod(v[:k] + v[k + 1:]) ** 2
     cross = 0.0
     for k in range(L):
         for j in range(k + 1, L):
-            cross = max(cross, float(np.prod(np.delete(norms2, [k, j]))))
+            cross = max(cross, math.prod(v[i] for i in range(L) if i != k and i != j))
     return tot + (L - 1) * cross
 
 
-def _segment_bound(s: np.ndarray, gn: np.ndarray, risk: float, eta: float) -> float:
-    big = s + eta * gn
-    dz = float(np.prod(big) - np.prod(s))  # |z_i(W') - z_i(W)| <= ||w'_prod - w_prod||
+def _segment_bound(s, gn, risk: float, eta: float) -> float:
+    big = [float(a) + eta * float(b) for a, b in zip(s, gn)]
+    dz = math.prod(big) - math.prod(float(a) for a in s)  # |z_i(W') - z_i(W)| <= ||w'_prod - w_prod||
     return risk * math.exp(min(dz, 700.0)) * _smooth_factor(big)
 
 
@@ -358,7 +361,8 @@ def run_jt_gd(Ws0: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray, loss: str
             raise DivergenceError(f"Risk became {R} at step {t} (eta={eta}); lower the step size.")
         risk_all.append(R)
         # JT-3 is a bound on *every* iterate: ||W_k||_F^2 - ||W_k||_2^2 for each layer.
-        spec = np.array([np.linalg.norm(W, 2) for W in Ws])  # one SVD per layer per step
+        # one SVD per layer per step (= np.linalg.norm(W, 2), without its axis bookkeeping)
+        spec = np.array([np.linalg.svd(W, compute_uv=False)[0] for W in Ws])
         gaps.append([float(np.sum(W * W)) - float(sn) ** 2 for W, sn in zip(Ws, spec)])
         if t in rec or t == steps or R < risk_floor:
             t_rec.append(t)
