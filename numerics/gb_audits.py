@@ -93,18 +93,27 @@ def gb2_run(s, lam, d_in, d_out, width, n, delta, eta, seed) -> dict:
     half = P.s / (2 * P.lam)
     reached = w >= half
     tau = [int(np.argmax(reached[:, i])) if reached[:, i].any() else None for i in range(len(s))]
+    # The crossing to a fraction of a step (post hoc, issue 14): log w_i grows ~linearly per
+    # step, so interpolate log w_i between the last step below half and the first one above.
+    frac = []
+    for i, t in enumerate(tau):
+        if t is None or t == 0:
+            frac.append(None if t is None else 0.0)
+            continue
+        lo_, hi_ = math.log(w[t - 1, i]), math.log(w[t, i])
+        frac.append(float(t - 1 + (math.log(half[i]) - lo_) / (hi_ - lo_)))
     # RRR order: singular values of Syx Sx^{-1/2} (= s_i / sqrt(lam_i) for aligned moments)
     rrr_sv = (P.s / np.sqrt(P.lam)).tolist()
     return {"s": list(s), "lam": P.lam.tolist(), "delta": delta, "eta": eta, "steps": steps,
-            "tau": tau, "formula": pred.tolist(),
+            "tau": tau, "tau_frac": frac, "formula": pred.tolist(),
             "rel_err": [None if t is None else float((p - t) / t) for p, t in zip(pred, tau)],
             "rrr_sv": rrr_sv}
 
 
-def _tasks(ctx, fn, name, grid, seed=None):
+def _tasks(ctx, fn, name, grid, seed=None, version=""):
     runs_dir = Path(ctx.out) / "runs" / f"{name}-{ctx.tier}"
     seed = ctx.seed if seed is None else seed
-    tag = "" if seed == ctx.seed else f"_seed{seed}"  # keeps the existing keys for ctx.seed
+    tag = ("" if seed == ctx.seed else f"_seed{seed}") + version  # version: a new run output
 
     def lam(g):
         return "none" if g["lam"] is None else "-".join(map(str, g["lam"]))
@@ -198,7 +207,7 @@ def audit_gb2(ctx: AuditContext) -> AuditOutcome:
     etas = (0.02, 0.05, 0.2) if ctx.quick else (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
     base = dict(s=s, d_in=d_in, d_out=d_out, width=width, n=n)
     res = _tasks(ctx, gb2_run, "GB-2", [dict(**base, lam=None, delta=dl, eta=e)
-                                        for dl in deltas for e in etas])
+                                        for dl in deltas for e in etas], version="_r2")
     # PRE-REGISTERED (issue 14, fixed before the rerun): the 288 (full) errors are a
     # deterministic grid (delta x eta x modes on one data set), not samples, so no CI. The error
     # is a function of (s_i, lam_i, delta, eta) alone: another data set differs only by the
@@ -208,7 +217,7 @@ def audit_gb2(ctx: AuditContext) -> AuditOutcome:
     undone = any(e is None for e in errs)
     verdict, worst = _trend_rule(res, deltas, lambda r: r["rel_err"])
     (twin,) = _tasks(ctx, gb2_run, "GB-2", [dict(**base, lam=None, delta=8.0, eta=0.05)],
-                     seed=ctx.seed + 1)
+                     seed=ctx.seed + 1, version="_r2")
     first = next(r for r in res if r["delta"] == 8.0 and r["eta"] == 0.05) \
         if 8.0 in deltas and 0.05 in etas else None
     subs = [SubVerdict(
@@ -230,6 +239,25 @@ def audit_gb2(ctx: AuditContext) -> AuditOutcome:
         paper={"formula": "t_i ~ (delta + 1/2 ln(s_i/(2 lam_i))) / ln(1 + eta s_i) [derived]"},
         note="Rule history: until issue 14 the rule was a t-interval of the mean relative error "
              "over the 288 (delta, eta, mode) points, which are not samples.")]
+    # Post hoc (added after the first full run, where the rule above failed at delta = 10:
+    # 0.0562 against 0.0526 at delta = 8, from s = 3, eta = 0.2, t = 23 steps, where one step
+    # is 4.3%): the same rule with the crossing measured to a fraction of a step. Secondary.
+    def frac_err(r):
+        return [None if t is None else float((p - t) / t) for p, t in zip(r["formula"], r["tau_frac"])]
+
+    v_frac, w_frac = _trend_rule(res, deltas, frac_err)
+    subs.append(SubVerdict(
+        "GB-2 (secondary, post hoc): the same rule with the learning step to a fraction of a step",
+        v_frac, "the pre-registered rule above with the measured learning step replaced by the "
+                "crossing of s_i/(2 lam_i) interpolated log-linearly between the two steps around "
+                "it (removes the 1-step rounding, up to 1/t_i of relative error); added after the "
+                "full run, so not part of the verdict",
+        measured={"by delta": w_frac, "delta x largest |relative error|": {
+            k: (float(k.split("=")[1]) * v["max |relative error|"]
+                if v["max |relative error|"] is not None else None) for k, v in w_frac.items()}},
+        note="Added after the first full run (seed 0) failed the pre-registered rule by the "
+             "integer rounding of a 23-step learning time; the pre-registered verdict stands.",
+        secondary=True))
     order_ok = all(all(r["tau"][i] < r["tau"][i + 1] for i in range(len(s) - 1)) for r in res)
     subs.append(SubVerdict(
         "GB-2: modes learned in the order of s_i (whitened)",
@@ -256,7 +284,8 @@ def audit_gb2(ctx: AuditContext) -> AuditOutcome:
         measured={"by delta": w_flow}, control=True, expected="inconsistent"))
     # Non-whitened inputs (issue 6: show it, do not hide it).
     lam = CONTROL_LAM + (1.0,) * (len(s) - len(CONTROL_LAM))
-    (nw,) = _tasks(ctx, gb2_run, "GB-2", [dict(**base, lam=lam, delta=8.0, eta=0.05)])
+    (nw,) = _tasks(ctx, gb2_run, "GB-2", [dict(**base, lam=lam, delta=8.0, eta=0.05)],
+                   version="_r2")
     gd_order = list(np.argsort(nw["tau"]) + 1)
     rrr_order = list(np.argsort(-np.asarray(nw["rrr_sv"])) + 1)
     subs.append(SubVerdict(

@@ -18,6 +18,10 @@ from .results import SubVerdict
 
 __all__ = ["audit_jt3", "audit_jt5", "JT5_CONTROL_FACTOR"]
 
+#: One legend entry per run only up to this many runs: the full tier's 64 entries squeezed the
+#: axes to nothing (matplotlib's "constrained_layout not applied" warning).
+LEGEND_MAX = 12
+
 
 # ---------------------------------------------------------------------------------------- JT-3
 
@@ -70,7 +74,8 @@ def audit_jt3(ctx: AuditContext) -> AuditOutcome:
     fig, ax = new_figure()
     for r in res:
         g = np.asarray(r["jt3_gap_rec"]).max(axis=1)
-        ax.plot(np.maximum(r["jt3_gap_t"], 1), g / r["jt3_D"], lw=0.8, label=_label(r))
+        ax.plot(np.maximum(r["jt3_gap_t"], 1), g / r["jt3_D"], lw=0.8,
+                label=_label(r) if len(res) <= LEGEND_MAX else None)
     ax.axhline(1.0, color="k", ls="--", label="D")
     ax.set(xscale="log", xlabel="iteration", ylabel="max_k (||W_k||_F^2 - ||W_k||_2^2) / D",
            title="JT-3 (D as transcribed)")
@@ -122,7 +127,8 @@ def audit_jt5(ctx: AuditContext) -> AuditOutcome:
         control=True, expected="inconsistent"))
     fig, ax = new_figure(1, 2)
     for r in res:
-        ax[0].plot(np.maximum(r["t"], 1), r["risk"], lw=0.8, label=_label(r))
+        ax[0].plot(np.maximum(r["t"], 1), r["risk"], lw=0.8,
+                   label=_label(r) if len(res) <= LEGEND_MAX else None)
     for r in ctrl:
         ax[0].plot(np.maximum(r["t"], 1), r["risk"], lw=0.8, ls="--", label=_label(r) + " ctrl")
     ax[0].set(xscale="log", yscale="log", xlabel="iteration", ylabel="risk", title="JT-5 risk")

@@ -178,3 +178,14 @@ def test_gb_2_companion_runner_writes_json_and_resumes(tmp_path):
     assert again.subs[0].measured == rep.subs[0].measured
     with pytest.raises(BadInput, match="companion audits"):
         run_companion_audit("DU-10", quick=True, out=tmp_path)
+
+
+def test_gb_2_fractional_learning_step_lies_within_its_integer_step():
+    from verify.numerics.gb_audits import gb2_run
+
+    r = gb2_run((3.0, 1.2, 0.6), None, 6, 5, 6, 50, 5.0, 0.2, 0)
+    for t, f in zip(r["tau"], r["tau_frac"]):
+        assert t - 1 <= f <= t
+    # and it removes the rounding: the formula is closer to it than to the integer step
+    assert all(abs(p - f) <= abs(p - t) + 1e-12
+               for p, f, t in zip(r["formula"], r["tau_frac"], r["tau"]))
