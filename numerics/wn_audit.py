@@ -170,10 +170,12 @@ def _gd_rows(g, runs, large, amax) -> list[SubVerdict]:
 
 
 def audit_wn1(ctx: AuditContext) -> AuditOutcome:
-    """WN-1: recovery error and l1 norm vs init scale, both methods; iterations to converge.
+    """WN-1: recovery error, l1 norm and time to fit vs init scale, both methods: gradient flow
+    (primary rows, the theorem's dynamics) and our GD discretisations (secondary rows).
 
     References:
-        Chou, Rauhut & Ward 2023 (experiments); CLAIMS.md WN-1.
+        Chou, Rauhut & Ward 2023 (gradient flow on polar coordinates; experiments);
+        CLAIMS.md WN-1; issue 14.
     """
     g = _grid(ctx.quick)
     base = dict(d=g["d"], m=g["m"], maxit=g["maxit"], seed=ctx.seed)
