@@ -21,7 +21,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from .auditing import AuditContext, AuditOutcome, seed_for
 from .executor import Task, run_tasks
@@ -42,11 +41,11 @@ __all__ = ["audit_gb1", "audit_gb2", "gb1_run", "gb2_run", "NEAR", "FORMULA_BAND
 
 #: GB-1: "near" the rank-r solution = within 10% of ||Syx||_F (our threshold, stated a priori).
 NEAR = 0.1
-#: GB-2: the formula is an approximation ("~"). It neglects the slow-down of w_i as it nears its
-#: limit, which costs about (1/2 ln 2) / ln(1 + eta s_i) steps against delta / ln(1 + eta s_i),
-#: i.e. a relative error of about 0.35 / delta (<= 0.09 for delta >= 4), plus discretisation of
-#: the learning step. We call the formula consistent iff the 95% CI of the mean relative error
-#: lies inside +-0.2.
+#: GB-2: the formula is an approximation ("~") that becomes exact, in relative terms, as the
+#: initialisation vanishes (delta -> infinity): it neglects the slow-down of w_i near its limit,
+#: about (1/2 ln 2) / ln(1 + eta s_i) steps against delta / ln(1 + eta s_i), a relative error of
+#: about 0.35 / delta, plus the rounding of the learning step to an integer. Rule (issue 14): the
+#: largest |relative error| must shrink as delta grows and be within +-0.2 at the largest delta.
 FORMULA_BAND = 0.2
 #: Non-whitened control: lam_1 = 4 makes the first RRR singular value s_2/sqrt(lam_2) = 2 exceed
 #: s_1/sqrt(lam_1) = 1.5, so RRR ranks mode 2 first while GD (rate s_i) learns mode 1 first.
@@ -94,21 +93,33 @@ def gb2_run(s, lam, d_in, d_out, width, n, delta, eta, seed) -> dict:
     half = P.s / (2 * P.lam)
     reached = w >= half
     tau = [int(np.argmax(reached[:, i])) if reached[:, i].any() else None for i in range(len(s))]
+    # The crossing to a fraction of a step (post hoc, issue 14): log w_i grows ~linearly per
+    # step, so interpolate log w_i between the last step below half and the first one above.
+    frac = []
+    for i, t in enumerate(tau):
+        if t is None or t == 0:
+            frac.append(None if t is None else 0.0)
+            continue
+        lo_, hi_ = math.log(w[t - 1, i]), math.log(w[t, i])
+        frac.append(float(t - 1 + (math.log(half[i]) - lo_) / (hi_ - lo_)))
     # RRR order: singular values of Syx Sx^{-1/2} (= s_i / sqrt(lam_i) for aligned moments)
     rrr_sv = (P.s / np.sqrt(P.lam)).tolist()
     return {"s": list(s), "lam": P.lam.tolist(), "delta": delta, "eta": eta, "steps": steps,
-            "tau": tau, "formula": pred.tolist(),
+            "tau": tau, "tau_frac": frac, "formula": pred.tolist(),
             "rel_err": [None if t is None else float((p - t) / t) for p, t in zip(pred, tau)],
             "rrr_sv": rrr_sv}
 
 
-def _tasks(ctx, fn, name, grid):
+def _tasks(ctx, fn, name, grid, seed=None, version=""):
     runs_dir = Path(ctx.out) / "runs" / f"{name}-{ctx.tier}"
+    seed = ctx.seed if seed is None else seed
+    tag = ("" if seed == ctx.seed else f"_seed{seed}") + version  # version: a new run output
+
     def lam(g):
         return "none" if g["lam"] is None else "-".join(map(str, g["lam"]))
 
-    tasks = [Task(f"{name}_s{len(g['s'])}_lam{lam(g)}_d{g['delta']:g}_eta{g['eta']:g}", fn,
-                  dict(**g, seed=ctx.seed)) for g in grid]
+    tasks = [Task(f"{name}_s{len(g['s'])}_lam{lam(g)}_d{g['delta']:g}_eta{g['eta']:g}{tag}", fn,
+                  dict(**g, seed=seed)) for g in grid]
     return list(run_tasks(tasks, runs_dir=runs_dir, workers=ctx.workers, progress=ctx.progress,
                           desc=f"{ctx.claim_id} {name}", pool=ctx.pool).results)
 
@@ -169,11 +180,20 @@ def audit_gb1(ctx: AuditContext) -> AuditOutcome:
                         notes=tuple(notes))
 
 
-def _mean_ci(x):
-    x = np.asarray(x, float)
-    m = float(x.mean())
-    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return {"value": m, "ci95": [m - half, m + half]}
+def _trend_rule(res, deltas, errors) -> tuple[str, dict]:
+    """GB-2's rule: the largest |relative error| per delta shrinks strictly with delta and is
+    <= FORMULA_BAND at the largest delta. ``errors(run)`` gives the run's per-mode errors."""
+    worst = {}
+    for dl in deltas:
+        e = [x for r in res if r["delta"] == dl for x in errors(r) if x is not None]
+        worst[f"delta={dl:g}"] = {"max |relative error|": max(abs(x) for x in e) if e else None,
+                                  "mean relative error": float(np.mean(e)) if e else None,
+                                  "modes x eta": len(e)}
+    tops = [w["max |relative error|"] for w in worst.values()]
+    if None in tops:
+        return "undecided", worst
+    ok = all(b < a for a, b in zip(tops, tops[1:])) and tops[-1] <= FORMULA_BAND
+    return ("consistent" if ok else "inconsistent"), worst
 
 
 def audit_gb2(ctx: AuditContext) -> AuditOutcome:
@@ -187,25 +207,57 @@ def audit_gb2(ctx: AuditContext) -> AuditOutcome:
     etas = (0.02, 0.05, 0.2) if ctx.quick else (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
     base = dict(s=s, d_in=d_in, d_out=d_out, width=width, n=n)
     res = _tasks(ctx, gb2_run, "GB-2", [dict(**base, lam=None, delta=dl, eta=e)
-                                        for dl in deltas for e in etas])
+                                        for dl in deltas for e in etas], version="_r2")
+    # PRE-REGISTERED (issue 14, fixed before the rerun): the 288 (full) errors are a
+    # deterministic grid (delta x eta x modes on one data set), not samples, so no CI. The error
+    # is a function of (s_i, lam_i, delta, eta) alone: another data set differs only by the
+    # rotations U, V, which the aligned mode dynamics do not see (checked below on a second,
+    # independently drawn data set). We report the largest error and its trend in delta.
     errs = [e for r in res for e in r["rel_err"]]
     undone = any(e is None for e in errs)
-    errs = [e for e in errs if e is not None]
-    mci = _mean_ci(errs)
-    per_delta = {f"delta={dl:g}": _mean_ci([e for r in res if r["delta"] == dl
-                                            for e in r["rel_err"] if e is not None])
-                 for dl in deltas}
-    inside = -FORMULA_BAND <= mci["ci95"][0] and mci["ci95"][1] <= FORMULA_BAND
+    verdict, worst = _trend_rule(res, deltas, lambda r: r["rel_err"])
+    (twin,) = _tasks(ctx, gb2_run, "GB-2", [dict(**base, lam=None, delta=8.0, eta=0.05)],
+                     seed=ctx.seed + 1, version="_r2")
+    first = next(r for r in res if r["delta"] == 8.0 and r["eta"] == 0.05) \
+        if 8.0 in deltas and 0.05 in etas else None
     subs = [SubVerdict(
         "GB-2: learning step t_i vs (delta + 1/2 ln(s_i/(2 lam_i))) / ln(1 + eta s_i)",
-        "undecided" if undone else ("consistent" if inside else "inconsistent"),
-        f"consistent iff the 95% CI (t distribution) of the mean relative error (formula - "
-        f"measured)/measured over all modes and runs lies inside +-{FORMULA_BAND}; undecided if "
-        "a mode was never learned",
-        measured={"mean relative error": mci, "by delta": per_delta,
-                  "max |relative error|": max(abs(e) for e in errs), "n (modes x runs)": len(errs),
+        "undecided" if undone else verdict,
+        f"PRE-REGISTERED (issue 14): the errors form a deterministic grid, so no CI: consistent "
+        f"iff the largest |relative error| (formula - measured)/measured over all modes and eta "
+        f"decreases strictly as delta increases over {list(deltas)} (the formula is asymptotic "
+        f"in delta) and is <= {FORMULA_BAND} at the largest delta; undecided if a mode was never "
+        "learned; inconsistent otherwise",
+        measured={"by delta": worst, "largest |relative error| over the sweep":
+                  max(abs(e) for e in errs if e is not None),
+                  "n (modes x runs)": sum(e is not None for e in errs),
+                  "second data set (seed + 1), delta=8, eta=0.05: learning steps":
+                      {"first data set": first["tau"] if first else None,
+                       "second data set": twin["tau"],
+                       "identical": bool(first and first["tau"] == twin["tau"])},
                   "sweep": {"delta": list(deltas), "eta": list(etas)}},
-        paper={"formula": "t_i ~ (delta + 1/2 ln(s_i/(2 lam_i))) / ln(1 + eta s_i) [derived]"})]
+        paper={"formula": "t_i ~ (delta + 1/2 ln(s_i/(2 lam_i))) / ln(1 + eta s_i) [derived]"},
+        note="Rule history: until issue 14 the rule was a t-interval of the mean relative error "
+             "over the 288 (delta, eta, mode) points, which are not samples.")]
+    # Post hoc (added after the first full run, where the rule above failed at delta = 10:
+    # 0.0562 against 0.0526 at delta = 8, from s = 3, eta = 0.2, t = 23 steps, where one step
+    # is 4.3%): the same rule with the crossing measured to a fraction of a step. Secondary.
+    def frac_err(r):
+        return [None if t is None else float((p - t) / t) for p, t in zip(r["formula"], r["tau_frac"])]
+
+    v_frac, w_frac = _trend_rule(res, deltas, frac_err)
+    subs.append(SubVerdict(
+        "GB-2 (secondary, post hoc): the same rule with the learning step to a fraction of a step",
+        v_frac, "the pre-registered rule above with the measured learning step replaced by the "
+                "crossing of s_i/(2 lam_i) interpolated log-linearly between the two steps around "
+                "it (removes the 1-step rounding, up to 1/t_i of relative error); added after the "
+                "full run, so not part of the verdict",
+        measured={"by delta": w_frac, "delta x largest |relative error|": {
+            k: (float(k.split("=")[1]) * v["max |relative error|"]
+                if v["max |relative error|"] is not None else None) for k, v in w_frac.items()}},
+        note="Added after the first full run (seed 0) failed the pre-registered rule by the "
+             "integer rounding of a 23-step learning time; the pre-registered verdict stands.",
+        secondary=True))
     order_ok = all(all(r["tau"][i] < r["tau"][i + 1] for i in range(len(s) - 1)) for r in res)
     subs.append(SubVerdict(
         "GB-2: modes learned in the order of s_i (whitened)",
@@ -215,9 +267,25 @@ def audit_gb2(ctx: AuditContext) -> AuditOutcome:
         measured={"learning steps, run delta=8 eta=0.05": next(
             (r["tau"] for r in res if r["delta"] == 8.0 and r["eta"] == 0.05), None)},
         paper={"statement": "modes are learned in the order of s_i"}))
+    # Control for the trend rule: the flow-time formula delta / (eta s_i) (CLAIMS.md: "flow time
+    # ~ delta/s_i") ignores ln(1 + eta s_i) < eta s_i; at eta s_i = 0.6 (eta = 0.2, s_1 = 3) it is
+    # off by ~25% for every delta, so the same rule must reject it.
+
+    def flow_err(r):
+        return [None if t is None else float((r["delta"] / (r["eta"] * si) - t) / t)
+                for si, t in zip(r["s"], r["tau"])]
+
+    v_flow, w_flow = _trend_rule(res, deltas, flow_err)
+    subs.append(SubVerdict(
+        "control: the same rule on the flow-time formula delta / (eta s_i)",
+        v_flow, "the pre-registered rule above with the continuous-time formula in place of the "
+                "discrete one; it misses ln(1 + eta s_i) != eta s_i (25% at eta s_i = 0.6), an "
+                "error that does not vanish with delta: it must be rejected (inconsistent)",
+        measured={"by delta": w_flow}, control=True, expected="inconsistent"))
     # Non-whitened inputs (issue 6: show it, do not hide it).
     lam = CONTROL_LAM + (1.0,) * (len(s) - len(CONTROL_LAM))
-    (nw,) = _tasks(ctx, gb2_run, "GB-2", [dict(**base, lam=lam, delta=8.0, eta=0.05)])
+    (nw,) = _tasks(ctx, gb2_run, "GB-2", [dict(**base, lam=lam, delta=8.0, eta=0.05)],
+                   version="_r2")
     gd_order = list(np.argsort(nw["tau"]) + 1)
     rrr_order = list(np.argsort(-np.asarray(nw["rrr_sv"])) + 1)
     subs.append(SubVerdict(
@@ -240,12 +308,13 @@ def audit_gb2(ctx: AuditContext) -> AuditOutcome:
     ax[0].plot([1, lim], [1, lim], "k--", lw=0.8)
     ax[0].set(xscale="log", yscale="log", xlabel="formula t_i", ylabel="measured t_i",
               title="GB-2: learning step of each mode")
-    ax[1].errorbar([float(k.split("=")[1]) for k in per_delta],
-                   [v["value"] for v in per_delta.values()],
-                   yerr=[[v["value"] - v["ci95"][0] for v in per_delta.values()],
-                         [v["ci95"][1] - v["value"] for v in per_delta.values()]], fmt="o")
-    ax[1].axhspan(-FORMULA_BAND, FORMULA_BAND, color="0.9", zorder=0)
-    ax[1].set(xlabel="delta", ylabel="mean relative error (95% CI)", title="GB-2 formula error")
+    ax[1].plot(list(deltas), [w["max |relative error|"] for w in worst.values()], "o-",
+               label="max |relative error|")
+    ax[1].plot(list(deltas), [0.35 / dl for dl in deltas], "k:", lw=0.8, label="0.35 / delta")
+    ax[1].axhline(FORMULA_BAND, color="0.6", ls="--", lw=0.8)
+    ax[1].set(xlabel="delta", ylabel="max |relative error| (modes x eta)", yscale="log",
+              title="GB-2 formula error vs delta")
+    ax[1].legend(fontsize=7)
     figs = save_figure(fig, ctx.out, f"GB-2-{ctx.tier}")
     notes = []
     if ctx.quick:

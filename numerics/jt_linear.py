@@ -245,21 +245,38 @@ def risk_and_grads(Ws: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray,
     return float(lv.mean()), grads, w
 
 
-def _smooth_factor(norms2: np.ndarray) -> float:
-    L = len(norms2)
+#: For L layers, the index tuples "all but k" and "all but k and j" (k < j), in ascending order,
+#: so that the products below multiply in the same order as a plain loop would (bit-identical).
+_ALL_BUT_ONE = tuple(tuple(tuple(i for i in range(L) if i != k) for k in range(L))
+                     for L in range(9))
+_ALL_BUT_TWO = tuple(tuple(tuple(i for i in range(L) if i != k and i != j)
+                           for k in range(L) for j in range(k + 1, L)) for L in range(9))
+
+
+def _smooth_factor(v: list[float]) -> float:
+    # Plain Python floats: the layers are few (L <= 5) and this runs ~6 times per GD step, where
+    # NumPy's per-call overhead (np.delete, np.prod) cost 2/3 of a whole JT run.
+    L = len(v)
+    if L >= len(_ALL_BUT_ONE):
+        one = tuple(tuple(i for i in range(L) if i != k) for k in range(L))
+        two = tuple(tuple(i for i in range(L) if i != k and i != j)
+                    for k in range(L) for j in range(k + 1, L))
+    else:
+        one, two = _ALL_BUT_ONE[L], _ALL_BUT_TWO[L]
     tot = 0.0
-    for k in range(L):
-        tot += float(np.prod(np.delete(norms2, k)) ** 2)
+    for idx in one:
+        tot += math.prod([v[i] for i in idx]) ** 2
     cross = 0.0
-    for k in range(L):
-        for j in range(k + 1, L):
-            cross = max(cross, float(np.prod(np.delete(norms2, [k, j]))))
+    for idx in two:
+        cross = max(cross, math.prod([v[i] for i in idx]))
     return tot + (L - 1) * cross
 
 
-def _segment_bound(s: np.ndarray, gn: np.ndarray, risk: float, eta: float) -> float:
-    big = s + eta * gn
-    dz = float(np.prod(big) - np.prod(s))  # |z_i(W') - z_i(W)| <= ||w'_prod - w_prod||
+def _segment_bound(s, gn, risk: float, eta: float, prod_s: float | None = None) -> float:
+    big = [a + eta * b for a, b in zip(s, gn)]
+    if prod_s is None:
+        prod_s = math.prod(s)
+    dz = math.prod(big) - prod_s  # |z_i(W') - z_i(W)| <= ||w'_prod - w_prod||
     return risk * math.exp(min(dz, 700.0)) * _smooth_factor(big)
 
 
@@ -269,8 +286,8 @@ def smoothness_bound(Ws: Sequence[np.ndarray], grads: Sequence[np.ndarray], risk
 
     See the module docstring for the derivation. ``eta = 0`` gives the bound at ``W`` itself.
     """
-    s = np.array([np.linalg.norm(W, 2) for W in Ws])
-    gn = np.array([np.linalg.norm(G) for G in grads])
+    s = [float(np.linalg.norm(W, 2)) for W in Ws]
+    gn = [float(np.linalg.norm(G)) for G in grads]
     return _segment_bound(s, gn, risk, eta)
 
 
@@ -281,12 +298,14 @@ def jt_step_size(Ws, grads, risk, spectral: np.ndarray | None = None) -> float:
     certified by the descent lemma. ``spectral`` (the layers' spectral norms) may be passed in
     when the caller has them already.
     """
-    s = np.array([np.linalg.norm(W, 2) for W in Ws]) if spectral is None else spectral
-    gn = np.array([np.linalg.norm(G) for G in grads])
-    eta = 1.0 / _segment_bound(s, gn, risk, 0.0)
+    s = [float(np.linalg.norm(W, 2)) for W in Ws] if spectral is None else \
+        [float(x) for x in spectral]
+    gn = [float(np.linalg.norm(G)) for G in grads]
+    ps = math.prod(s)
+    eta = 1.0 / _segment_bound(s, gn, risk, 0.0, ps)
     for _ in range(4):  # fixed point eta = 1/beta(eta): converges from above in a few rounds
-        eta = 1.0 / _segment_bound(s, gn, risk, eta)
-    while eta * _segment_bound(s, gn, risk, eta) > 1.0:
+        eta = 1.0 / _segment_bound(s, gn, risk, eta, ps)
+    while eta * _segment_bound(s, gn, risk, eta, ps) > 1.0:
         eta *= 0.5
     return eta
 
@@ -358,7 +377,8 @@ def run_jt_gd(Ws0: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray, loss: str
             raise DivergenceError(f"Risk became {R} at step {t} (eta={eta}); lower the step size.")
         risk_all.append(R)
         # JT-3 is a bound on *every* iterate: ||W_k||_F^2 - ||W_k||_2^2 for each layer.
-        spec = np.array([np.linalg.norm(W, 2) for W in Ws])  # one SVD per layer per step
+        # one SVD per layer per step (= np.linalg.norm(W, 2), without its axis bookkeeping)
+        spec = np.array([np.linalg.svd(W, compute_uv=False)[0] for W in Ws])
         gaps.append([float(np.sum(W * W)) - float(sn) ** 2 for W, sn in zip(Ws, spec)])
         if t in rec or t == steps or R < risk_floor:
             t_rec.append(t)

@@ -4,7 +4,11 @@
   window, by ``scipy.stats.linregress``; CI from the t distribution with n - 2 degrees of freedom.
 * :func:`fit_linear_model`: ordinary least squares ``y ~ X beta`` with per-coefficient t CIs
   (used for DU-10's ``T ~ a log d + b log(1/eps) + c``).
-* :func:`wilson_interval`: CI of a fraction (how often a bound holds over seeds).
+* :func:`wilson_interval`, :func:`clopper_pearson_interval`: CI of a fraction (how often a bound
+  holds over seeds); Clopper-Pearson is exact (never below the nominal coverage).
+* :func:`mean_ci95`: t-interval of a mean over independent samples (runs, data sets).
+* :func:`fit_limit_inverse_log`: extrapolate a decaying quantity to t = infinity by a line in
+  x = 1/ln t (the asymptotic rule of JT-4).
 
 References:
     ../shared/DESIGN.md, "Numerics conventions": rates from scipy.stats fits over a stated window,
@@ -28,6 +32,10 @@ __all__ = [
     "linear_phase_window",
     "fit_linear_model",
     "wilson_interval",
+    "clopper_pearson_interval",
+    "mean_ci95",
+    "LimitFit",
+    "fit_limit_inverse_log",
 ]
 
 
@@ -225,3 +233,95 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     centre = (p + z * z / (2 * n)) / den
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
     return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def clopper_pearson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval for a binomial fraction k/n.
+
+    The lower end is 0 exactly when k = 0 and the upper end 1 exactly when k = n, so "lower end
+    > 0" means "at least one success": the test of a claim that an event has positive probability.
+
+    References:
+        Clopper, C. J. & Pearson, E. S. (1934), Biometrika 26, 404-413 (beta quantiles).
+    """
+    if n <= 0 or not 0 <= k <= n:
+        raise BadInput(f"Got k={k}, n={n}; need 0 <= k <= n and n >= 1.")
+    a = (1.0 - confidence) / 2.0
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(stats.beta.ppf(1.0 - a, k + 1, n - k))
+    return lo, hi
+
+
+def mean_ci95(values: Sequence[float] | np.ndarray) -> dict:
+    """``{"value": mean, "ci95": [lo, hi], "n": n}``: t-interval (n - 1 dof) of the mean.
+
+    Only meaningful when the values are independent samples (independent runs or data sets), not
+    points of a deterministic grid.
+
+    Raises:
+        BadInput: fewer than 2 values, or non-finite values.
+    """
+    x = np.asarray(values, dtype=float)
+    if x.size < 2 or not np.all(np.isfinite(x)):
+        raise BadInput(f"Got {x.size} values (finite: {bool(np.all(np.isfinite(x)))}); a CI of "
+                       "the mean needs at least 2 finite samples.")
+    m = float(x.mean())
+    half = _t_quantile(0.95, x.size - 1) * float(x.std(ddof=1)) / float(np.sqrt(x.size))
+    return {"value": m, "ci95": [m - half, m + half], "n": int(x.size)}
+
+
+@dataclass(frozen=True)
+class LimitFit:
+    """OLS line ``y = limit + slope * x`` with ``x = 1/ln t`` over ``t in [t_from, t_to]``.
+
+    Attributes:
+        limit: the intercept, i.e. the line's value at ``t = infinity`` (x = 0).
+        slope: the fitted slope in x.
+        first, last: y at the first and last point of the window.
+        rel_limit: ``limit / first``: the extrapolated limit as a fraction of the value at the
+            start of the window (dimension-free, comparable across runs; <= 0 when the line
+            reaches 0 at or before t = infinity, ~1 when y has levelled off).
+        n: points used; t_from, t_to: the window.
+    """
+
+    limit: float
+    slope: float
+    first: float
+    last: float
+    rel_limit: float
+    n: int
+    t_from: float
+    t_to: float
+
+    def to_json(self) -> dict:
+        return {"limit": self.limit, "slope": self.slope, "first": self.first, "last": self.last,
+                "rel_limit": self.rel_limit, "n": self.n, "t window": [self.t_from, self.t_to]}
+
+
+def fit_limit_inverse_log(t: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *,
+                          t_from: float) -> LimitFit:
+    """Extrapolate ``y(t)`` to ``t = infinity``: OLS of y on ``x = 1/ln t`` over ``t >= t_from``.
+
+    Why this line: if ``y(t) = c + h(1/ln t)`` with h convex, increasing and h(0) = 0 - any decay
+    to c at least as fast as ``1/ln t`` (``1/ln^2 t``, powers of t, exponentials) - then the line
+    lies below h outside its two crossing points, so the intercept is <= c. A decay to 0 therefore
+    gives an intercept <= 0, and a quantity that has levelled off at c > 0 an intercept ~c.
+
+    Raises:
+        BadInput: fewer than 3 points with ``t >= t_from > 1``, or non-finite values there.
+    """
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if t.shape != y.shape:
+        raise BadInput(f"Got {t.size} times for {y.size} values; they must have the same length.")
+    sel = (t >= t_from) & (t > 1.0)
+    if np.count_nonzero(sel) < 3 or not np.all(np.isfinite(y[sel])):
+        raise BadInput(f"Got {np.count_nonzero(sel)} finite points with t >= {t_from:g} (and t > 1);"
+                       " the extrapolation needs at least 3. Record more steps or widen the window.")
+    ts, ys = t[sel], y[sel]
+    res = stats.linregress(1.0 / np.log(ts), ys)
+    first, last = float(ys[np.argmin(ts)]), float(ys[np.argmax(ts)])
+    limit = float(res.intercept)
+    return LimitFit(limit=limit, slope=float(res.slope), first=first, last=last,
+                    rel_limit=limit / first if first != 0 else float("nan"), n=int(ts.size),
+                    t_from=float(ts.min()), t_to=float(ts.max()))

@@ -57,6 +57,8 @@ class SubVerdict:
         expected: for a control, the verdict it must produce (``"inconsistent"`` or
             ``"divergent"``); a control that comes out otherwise means the audit cannot fail.
         note: free-text remark (differences from the paper and why).
+        secondary: True for a row reported beside the claim but outside the overall verdict
+            (e.g. our GD discretisation of a gradient-flow theorem, WN-1); its name says so.
     """
 
     name: str
@@ -67,12 +69,15 @@ class SubVerdict:
     control: bool = False
     expected: str | None = None
     note: str = ""
+    secondary: bool = False
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"Got verdict {self.verdict!r}; allowed: {', '.join(VERDICTS)}.")
         if self.control and self.expected is None:
             raise ValueError(f"Control {self.name!r} needs the verdict it is expected to produce.")
+        if self.control and self.secondary:
+            raise ValueError(f"Control {self.name!r} cannot be secondary: controls always count.")
 
     @property
     def control_ok(self) -> bool:
@@ -86,6 +91,7 @@ class SubVerdict:
             "measured": dict(self.measured), "paper": dict(self.paper),
             "control": self.control, "expected": self.expected,
             "control_ok": self.control_ok if self.control else None, "note": self.note,
+            "secondary": self.secondary,
         })
 
 
@@ -95,9 +101,10 @@ def combine_verdicts(subs: Sequence[SubVerdict]) -> str:
     Rule (in this order): any non-control sub-claim inconsistent -> "inconsistent"; any control
     that did not produce its expected failure -> "undecided" (the audit could not have failed,
     so a pass would mean nothing); any non-control undecided -> "undecided"; any non-control
-    divergent -> "divergent"; otherwise "consistent".
+    divergent -> "divergent"; otherwise "consistent". Secondary rows (``secondary=True``) are
+    reported but take no part.
     """
-    claims = [s for s in subs if not s.control]
+    claims = [s for s in subs if not s.control and not s.secondary]
     controls = [s for s in subs if s.control]
     if any(s.verdict == "inconsistent" for s in claims):
         return "inconsistent"
@@ -161,7 +168,7 @@ class AuditReport:
                  f"{self.wall_time_s:.1f} s, git {self.git_revision[:12]})"]
         for s in self.subs:
             tag = f" [control, must be {s.expected}: {'ok' if s.control_ok else 'FAILED'}]" \
-                if s.control else ""
+                if s.control else (" [secondary: not in the overall verdict]" if s.secondary else "")
             lines.append(f"  - {s.name}: {s.verdict}{tag}")
             lines.append(f"      rule: {s.rule}")
             for k, v in s.measured.items():
@@ -185,7 +192,8 @@ class AuditReport:
                + ", ".join(f"{k} {v}" for k, v in self.versions.items()), "",
                "| sub-claim | verdict | rule |", "|---|---|---|"]
         for s in self.subs:
-            v = s.verdict + (f" (control, expected {s.expected})" if s.control else "")
+            v = s.verdict + (f" (control, expected {s.expected})" if s.control else
+                             " (secondary, not in the overall verdict)" if s.secondary else "")
             out.append(f"| {_md(s.name)} | {v} | {_md(s.rule)} |")
         for s in self.subs:
             out += ["", f"### {s.name}", "", "| quantity | ours | paper |", "|---|---|---|"]

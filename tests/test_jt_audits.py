@@ -111,17 +111,66 @@ def test_jt_1_trajectory_identity_quick(jt_reports):
     assert all(c.control_ok for c in _controls(out))
 
 
-def test_jt_4_svm_direction_quick(jt_reports):
+def _t_grid(T=20_000):
+    return np.unique(np.round(np.geomspace(2, T, 200))).astype(float)
+
+
+@pytest.mark.parametrize("gap, expected", [
+    (lambda t: 0.3 / np.log(t) ** 2, "consistent"),  # the known max-margin rate: -> 0
+    (lambda t: 2.0 / t, "consistent"),  # a power of t: -> 0 fast
+    (lambda t: 0.01 + 5.0 / t, "inconsistent"),  # levelled off at 0.01
+    (lambda t: 0.02 + 0.01 * np.exp(-t / 500.0), "inconsistent"),  # plateau after a transient
+])
+def test_jt_4_asymptotic_rule_on_curves_with_known_limits(gap, expected):
+    from verify.numerics.jt4_audit import asymptotic_verdict
+    from verify.numerics.rates import fit_limit_inverse_log
+
+    t = _t_grid()
+    rhos = []
+    for a in (0.5, 1.0, 2.0, 4.0):  # four "runs" differing in amplitude
+        f = fit_limit_inverse_log(t, a * gap(t), t_from=t[-1] / 10)
+        rhos.append(f.rel_limit)
+    assert asymptotic_verdict(rhos)[0] == expected
+
+
+def test_jt_4_asymptotic_rule_undecided_when_runs_disagree():
+    from verify.numerics.jt4_audit import asymptotic_verdict
+
+    # half the runs extrapolate below 0, half level off: the data cannot tell
+    assert asymptotic_verdict([-1.5, -1.2, 0.8, 0.9])[0] == "undecided"
+    # every run below 0 but one slightly above: not consistent (each run must reach 0)
+    assert asymptotic_verdict([-1.5, -1.4, -1.6, 0.01])[0] == "undecided"
+
+
+def test_jt_4_extrapolated_limit_never_exceeds_a_convex_limit():
+    # The argument behind the rule: for y = c + h(1/ln t), h convex increasing with h(0) = 0,
+    # the least-squares line's intercept is <= c.
+    from verify.numerics.rates import fit_limit_inverse_log
+
+    t = _t_grid(5000)
+    for c in (0.0, 1e-3, 0.05):
+        for h in (lambda x: x ** 2, lambda x: np.exp(-1 / x), lambda x: x ** 1.01):
+            y = c + h(1.0 / np.log(t))
+            assert fit_limit_inverse_log(t, y, t_from=500.0).limit <= c + 1e-12
+
+
+def test_jt_4_quick_report_applies_the_rule_and_its_controls(jt_reports):
+    from verify.numerics.jt4_audit import asymptotic_verdict
+
     out, verdict = jt_reports("JT-4")
-    assert verdict == "consistent"
-    assert "EXPLORATORY" in _claims(out)[0].note
+    (claim,) = _claims(out)
+    assert claim.rule.startswith("PRE-REGISTERED")
+    rhos = [r["rho_r"] for r in claim.measured["per run"].values()]
+    assert len(rhos) == claim.measured["runs"] == 4
+    assert claim.verdict == asymptotic_verdict(rhos)[0]  # the report is the rule, applied
+    off, nonsep = _controls(out)
+    # 45 degrees off u-bar the limit is 0.293 > 0: the same rule must see a non-zero limit.
+    assert off.verdict == "inconsistent" and off.control_ok
+    assert off.measured["mean rho (95% CI over runs)"]["ci95"][0] > 0
+    assert nonsep.expected == "inconsistent"
+    # a control that did not fail leaves the audit undecided, never consistent
+    assert verdict != "consistent" or nonsep.control_ok
     assert any(f.endswith("JT-4-quick.png") for f in out.figures)
-
-
-def test_jt_4_nonseparable_negative_control(jt_reports):
-    out, _ = jt_reports("JT-4")
-    (ctrl,) = _controls(out)
-    assert ctrl.verdict == "inconsistent" and ctrl.control_ok
 
 
 def test_jt_5_step_rule_quick_and_control(jt_reports):
