@@ -23,10 +23,10 @@ LIMIT_S = 600.0  # issue 6: "Keep each full audit under 10 minutes on this 2-cor
 _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from verify.numerics.companion import run_companion_audit
+from verify.numerics.audit import run_audit
 cid, quick, workers, out = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), Path(sys.argv[4])
 t0 = time.perf_counter()
-rep = run_companion_audit(cid, quick=quick, seed=0, out=out, workers=workers)
+rep = run_audit(cid, quick=quick, seed=0, out=out, workers=workers)
 wall = time.perf_counter() - t0
 print(json.dumps({"verdict": rep.verdict, "wall_s": wall,
                   "self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -36,12 +36,13 @@ print(json.dumps({"verdict": rep.verdict, "wall_s": wall,
 
 
 def main(argv=None) -> int:
-    from verify.numerics.companion import COMPANION_AUDITS
+    from verify.claims import CLAIMS
+    companion = [c.id for c in CLAIMS.values() if c.audit and c.id[:2] in ("JT", "GB", "WN")]
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="time the quick tier instead")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--only", nargs="*", default=list(COMPANION_AUDITS))
+    ap.add_argument("--only", nargs="*", default=companion)
     ap.add_argument("--json", help="also write the rows to this JSON file")
     ap.add_argument("--out", help="keep each audit's results and figures under this folder "
                                   "(a fresh sub-folder per audit; default: a deleted temp folder)")

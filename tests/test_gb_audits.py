@@ -7,7 +7,7 @@ import pytest
 from scipy import optimize
 
 from verify.numerics.auditing import AuditContext
-from verify.numerics.companion import COMPANION_AUDITS
+from verify.numerics.audit import AUDITS
 from verify.numerics.gb_incremental import (
     aligned_init,
     gb_problem,
@@ -26,7 +26,7 @@ def gb_reports(tmp_path_factory):
 
     def get(cid):
         if cid not in cache:
-            o = COMPANION_AUDITS[cid](AuditContext(claim_id=cid, quick=True, seed=0, out=out))
+            o = AUDITS[cid](AuditContext(claim_id=cid, quick=True, seed=0, out=out))
             cache[cid] = (o, combine_verdicts(o.subs))
         return cache[cid]
 
@@ -161,23 +161,23 @@ def test_gb_2_ordering_negative_control(gb_reports):
     assert ctrl.measured["GD learning order (mode index)"] != ctrl.measured["RRR order (mode index)"]
 
 
-def test_gb_2_companion_runner_writes_json_and_resumes(tmp_path):
+def test_gb_2_run_audit_writes_json_and_resumes(tmp_path):
     import json
 
     from verify.errors import BadInput
-    from verify.numerics.companion import run_companion_audit
+    from verify.numerics.audit import run_audit
 
-    rep = run_companion_audit("gb-2", quick=True, seed=0, out=tmp_path)
+    rep = run_audit("gb-2", quick=True, seed=0, out=tmp_path)
     data = json.loads((tmp_path / "GB-2-quick.json").read_text())
     assert data["claim_id"] == "GB-2" and data["verdict"] == rep.verdict == "consistent"
     runs = sorted((tmp_path / "runs" / "GB-2-quick").glob("*.json"))
     assert len(runs) == 11  # 9 sweep runs, a second data set, the non-whitened control
     stamp = [p.stat().st_mtime_ns for p in runs]
-    again = run_companion_audit("GB-2", quick=True, seed=0, out=tmp_path)
+    again = run_audit("GB-2", quick=True, seed=0, out=tmp_path)
     assert [p.stat().st_mtime_ns for p in runs] == stamp  # resumed from disk, not recomputed
     assert again.subs[0].measured == rep.subs[0].measured
-    with pytest.raises(BadInput, match="companion audits"):
-        run_companion_audit("DU-10", quick=True, out=tmp_path)
+    with pytest.raises(BadInput, match="verify prove DU-1"):  # an identity: the one rule names its command
+        run_audit("DU-1", quick=True, out=tmp_path)
 
 
 def test_gb_2_fractional_learning_step_lies_within_its_integer_step():

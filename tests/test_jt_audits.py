@@ -7,7 +7,7 @@ import pytest
 
 from verify.errors import BadInput
 from verify.numerics.auditing import AuditContext
-from verify.numerics.companion import COMPANION_AUDITS
+from verify.numerics.audit import AUDITS
 from verify.numerics.jt_audits import transcribed_D
 from verify.numerics.jt_linear import (
     is_separable,
@@ -23,7 +23,7 @@ from verify.numerics.results import combine_verdicts
 
 def _audit(cid, out):
     ctx = AuditContext(claim_id=cid, quick=True, seed=0, out=out)
-    out = COMPANION_AUDITS[cid](ctx)
+    out = AUDITS[cid](ctx)
     return out, combine_verdicts(out.subs)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from verify.errors import BadInput
 from verify.numerics.auditing import AuditContext
-from verify.numerics.companion import COMPANION_AUDITS
+from verify.numerics.audit import AUDITS
 from verify.numerics.results import combine_verdicts
 from verify.numerics.wn_flow import flow_plain, flow_polar
 from verify.numerics.wn_polar import gd_plain, gd_polar, l1_min_interpolator, sparse_problem
@@ -15,7 +15,7 @@ from verify.numerics.wn_polar import gd_plain, gd_polar, l1_min_interpolator, sp
 
 @pytest.fixture(scope="module")
 def wn_report(tmp_path_factory):
-    out = COMPANION_AUDITS["WN-1"](AuditContext(claim_id="WN-1", quick=True, seed=0,
+    out = AUDITS["WN-1"](AuditContext(claim_id="WN-1", quick=True, seed=0,
                                                 out=tmp_path_factory.mktemp("wn")))
     return out, combine_verdicts(out.subs)
 
