@@ -48,9 +48,11 @@ EXAMPLES = {
   verify check my_net.toml --quantity "sum(W1[i,:]**2) - sum(W2[:,i]**2)" --trajectory
 """,
     "discover": """examples:
-  verify discover examples/two_layer_relu_bias.toml            proven quadratic laws + independent-law count
-  verify discover examples/deep_linear_mixed.toml --count      only the count (Lie-algebra rank)
-  verify discover my_net.toml --dynamics momentum --count --json
+  verify discover examples/two_layer_relu_bias.toml            proven quadratic laws + certified count [lower, upper]
+  verify discover examples/deep_linear_mixed.toml --count      only the upper bound (Lie-algebra rank); lower bound 0
+  verify discover my_net.toml --dynamics momentum --friction 1 --json   heavy ball, laws of (t, theta, v)
+  verify discover my_net.toml --dynamics nesterov              friction 3/t (Nesterov)
+  verify discover my_net.toml --kind local --seed 3            the patterns reached at one theta0 only
 """,
     "audit": """examples:
   verify audit DU-10 --quick        seconds; the full sweep without --quick
@@ -119,8 +121,16 @@ def _parser() -> argparse.ArgumentParser:
                         epilog=EXAMPLES["discover"], formatter_class=fmt)
     dc.add_argument("spec", metavar="SPEC.toml")
     dc.add_argument("--degree", type=int, default=2, help="largest polynomial degree searched (default 2)")
-    dc.add_argument("--count", action="store_true", help="only count independent laws (skip the law search)")
-    dc.add_argument("--dynamics", choices=("flow", "momentum"), default="flow")
+    dc.add_argument("--count", action="store_true",
+                    help="only the upper bound on the number of laws (skip the law search: lower bound 0)")
+    dc.add_argument("--dynamics", choices=("flow", "momentum", "nesterov"), default="flow",
+                    help="gradient flow, heavy-ball momentum (with --friction) or Nesterov's friction 3/t")
+    dc.add_argument("--friction", default=None, metavar="TAU",
+                    help="heavy-ball friction tau >= 0 for --dynamics momentum (default 0), e.g. 1 or 1/2")
+    dc.add_argument("--kind", choices=("generic", "local", "paths"), default="generic",
+                    help="ReLU-type nets: smallest bound over several theta0 (default), the patterns reached at "
+                         "one theta0, or every path active")
+    dc.add_argument("--tries", type=int, default=4, metavar="N", help="theta0 tried by --kind generic (default 4)")
     dc.add_argument("--seed", type=int, default=0)
     dc.add_argument("--json", action="store_true")
     au = sub.add_parser("audit", help="run a GD experiment for a bound/rate/experiment claim",
@@ -271,10 +281,16 @@ def _cmd_discover(args) -> int:
     model = load_spec(args.spec)
     if args.degree < 0:
         raise BadInput(f"Got --degree {args.degree}; use an integer >= 1 (or --count alone).")
-    # The law search is for gradient flow only; momentum and --count report the count alone.
-    degree = 0 if args.count or args.dynamics == "momentum" else args.degree
-    r = discover(model, degree=degree, count=True, dynamics=args.dynamics, seed=args.seed)
-    print(json.dumps(r.to_json(), indent=1, default=str) if args.json else r.render_text())
+    if args.friction is not None and args.dynamics != "momentum":
+        raise BadInput(f"--friction applies to --dynamics momentum (got --dynamics {args.dynamics}); drop it "
+                       "or add --dynamics momentum.")
+    if args.tries < 1:
+        raise BadInput(f"Got --tries {args.tries}; need >= 1.")
+    # The law search is for gradient flow only; momentum and --count report the upper bound alone.
+    degree = 0 if args.count or args.dynamics != "flow" else args.degree
+    r = discover(model, degree=degree, count=True, dynamics=args.dynamics, seed=args.seed,
+                 friction=args.friction if args.friction is not None else 0, kind=args.kind, tries=args.tries)
+    print(r.to_json() if args.json else r.render_text())
     return 0
 
 
