@@ -30,6 +30,9 @@ __all__ = ["NULL_TOL", "MAX_DENOMINATOR", "gradings", "samples", "region_slopes"
 #: values of these sample matrices measured >= 1e-5).
 NULL_TOL = 1e-9
 
+#: Floats of sampled columns evaluated at once by ``candidate_components`` (4e6: 32 MB).
+CHUNK_FLOATS = 4_000_000
+
 #: Largest denominator accepted when rationalising a coefficient (laws found so far have +-1, +-2).
 MAX_DENOMINATOR = 1000
 
@@ -206,8 +209,8 @@ def candidate_components(allmon, order, bounds, sizes, T, G, factor) -> list[int
         R = min(T.shape[0], factor * (int(size) + 8))
         # At most one chunk per component: np.array_split with more chunks than items makes empty
         # chunks, and np.stack of an empty list raised "need at least one array to stack" (linear
-        # 16-16-16, ReLU 12-12-12-12). Chunks keep R x K x size under 4e6 floats (32 MB).
-        n_chunks = min(comps.size, max(1, comps.size * R * int(size) // 4_000_000 + 1))
+        # 16-16-16, ReLU 12-12-12-12). Chunks keep R x K x size under CHUNK_FLOATS floats.
+        n_chunks = min(comps.size, max(1, comps.size * R * int(size) // CHUNK_FLOATS + 1))
         for chunk in np.array_split(comps, n_chunks):
             idx = np.stack([order[bounds[c]:bounds[c + 1]] for c in chunk])  # (K, size)
             A = columns(allmon[idx.ravel()], T[:R], G[:R]).reshape(R, chunk.size, int(size))
