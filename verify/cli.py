@@ -286,8 +286,8 @@ def _cmd_discover(args) -> int:
                        "or add --dynamics momentum.")
     if args.tries < 1:
         raise BadInput(f"Got --tries {args.tries}; need >= 1.")
-    # The law search is for gradient flow only; momentum and --count report the upper bound alone.
-    degree = 0 if args.count or args.dynamics != "flow" else args.degree
+    # --count reports the upper bound alone (no law search, lower bound 0).
+    degree = 0 if args.count else args.degree
     r = discover(model, degree=degree, count=True, dynamics=args.dynamics, seed=args.seed,
                  friction=args.friction if args.friction is not None else 0, kind=args.kind, tries=args.tries)
     print(r.to_json() if args.json else r.render_text())

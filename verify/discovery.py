@@ -205,7 +205,7 @@ def _extra_laws(model: Model, base, extra, seed: int) -> tuple:
     return tuple(extra[i] for i in keep)
 
 
-def _closing(lr: LieRank, lower: int, degree: int, paths_upper: int | None) -> str:
+def _closing(lr: LieRank, lower: int, degree: int, paths_upper: int | None, dynamics: str = "flow") -> str:
     """What would close the gap between the bounds, from why the sampling stopped."""
     if not lr.converged:
         return f"longer brackets: {lr.stop} (raise max_depth)"
@@ -218,12 +218,14 @@ def _closing(lr: LieRank, lower: int, degree: int, paths_upper: int | None) -> s
         if paths_upper is not None and paths_upper == lower:
             parts.append("so the excess is local: at the theta0 tried the reachable patterns generate a smaller "
                          "Lie algebra; a law valid on such a region only (not for every theta) is not searched")
-    if degree:
+    if degree and dynamics != "flow":
+        parts.append(f"a law of higher degree in (theta, v) or another time dependence (the search covered s^e m with "
+                     f"deg m <= {degree})")
+    elif degree:
         parts.append(f"a law of degree > {degree} or a non-polynomial law (the polynomial search covered degree <= "
                      f"{degree})")
     else:
-        parts.append("proven laws: no polynomial law search ran (--count, or momentum, which it does not cover), "
-                     "so the lower bound is 0")
+        parts.append("proven laws: no polynomial law search ran (--count), so the lower bound is 0")
     return "; ".join(parts)
 
 
@@ -237,7 +239,7 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
         degree: largest degree of the polynomial search (0 skips it).
         count: compute the upper bound D - rank of the sampled Lie(W).
         dynamics: "flow", "momentum" (heavy ball with ``friction``) or "nesterov" (friction 3/t); the
-            momentum state is (t, theta, v) and the polynomial search (gradient flow only) is skipped.
+            momentum state is (t, theta, v) and the law search is ``verify.momentum_laws``.
         kind: "generic" (smallest bound over ``tries`` random theta0), "local" or "paths".
 
     References:
@@ -258,11 +260,15 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
     check_supported(model)
     notes, seconds = [], {}
     laws, lower = (), 0
-    if dynamics != "flow" and degree:
-        notes.append("the polynomial law search covers gradient flow only; for momentum the lower bound is 0")
-        degree = 0
     D = sum(int(np.prod(p.shape)) if p.shape else 1 for p in model.params)
-    if degree:
+    if dynamics != "flow" and degree:
+        from .momentum_laws import MAX_MONOMIALS, find_momentum_laws
+        t0 = time.perf_counter()
+        laws, lower, coord, ran = find_momentum_laws(model, dynamics=dynamics, friction=fr, degree=degree, seed=seed)
+        seconds["laws"] = time.perf_counter() - t0
+        notes.append(f"momentum law search: Q = sum s^e m(theta, v), deg m <= {degree}, time coordinate {coord}"
+                     if ran else f"momentum law search skipped: more than {MAX_MONOMIALS} monomials")
+    elif degree:
         t0 = time.perf_counter()
         search = find_laws(model, degree=degree, seed=seed)
         laws = search.laws
@@ -284,7 +290,7 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
         trials = tuple({"seed": t.seed, "upper": t.upper, "tensor_rank": t.region.tensor_rank,
                         "tensor_dim": t.region.tensor_dim, "patterns_seen": t.region.patterns_seen}
                        for t in (lr.trials or (lr,)))
-        if up > lower and lr.region.kind == "local" and degree:
+        if up > lower and lr.region.kind == "local" and degree and dynamics == "flow":
             from .regions import sample_region
             reg = sample_region(model, seed, "paths")
             if reg.X.shape[0] * lr.state_dim <= _PATHS_WORK:
@@ -297,7 +303,7 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
             local_laws = _extra_laws(model, laws, local.laws, seed)
             bound = lower + len(local_laws)
             seconds["local laws"] = time.perf_counter() - t1
-        closing = "" if up == bound else _closing(lr, bound, degree, paths_up)
+        closing = "" if up == bound else _closing(lr, bound, degree, paths_up, dynamics)
         seconds["count"] = time.perf_counter() - t0 - seconds.get("local laws", 0.0)
     state_dim = D if dynamics == "flow" else 2 * D + 1
     return DiscoveryResult(model.name, dynamics, str(fr), int(degree), seed, state_dim, tuple(laws), bound, up, ckind,

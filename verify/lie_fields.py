@@ -29,9 +29,9 @@ from fractions import Fraction
 import numpy as np
 
 from .errors import BadInput
-from .model import Model, layer_dims
+from .model import Act, Model, layer_dims
 from .model_jets import MODP, Ring, forward_backward, jets, to_ring
-from .regions import Region
+from .regions import Region, points_per_pattern
 
 __all__ = ["Family", "family", "element", "round_sample", "evaluate", "gradient_rows", "DYNAMICS"]
 
@@ -57,16 +57,33 @@ def _random(rng: np.random.Generator, shape, ring: Ring) -> np.ndarray:
 
 
 def _gradient(model: Model, region: Region, ring: Ring) -> Family:
+    """Random elements sum_{x, j} C_{x,j} chi_{x,j}. When f is affine in x on each pattern (activations of
+    degree 1), the fields of a pattern at its q data points span the same space as those at one
+    generic point (sum_i a_i (A x_i + b) = lambda (A x' + b), lambda absorbed in the cotangent), so an
+    element uses one random point per pattern: q times cheaper than every data point."""
     D = region.theta0.size
     m, out = region.X.shape[0], layer_dims(model)[-1]
-    X1 = region.X[None]
-    slopes = [s[None] for s in region.slopes(model, ring)]
+    slopes = region.slopes(model, ring)
+    affine = all(l.activation.degree == 1 for l in model.layers if isinstance(l, Act))
+    n_pat = max(1, len(region.patterns)) if region.kind == "local" else None
+    if affine and region.kind == "paths":
+        n_pat = m // points_per_pattern(model)
+    if affine and region.kind == "polynomial":
+        n_pat = 1
+    q = m // n_pat if affine and n_pat else 1
+    per_pattern = [s[::q][None] for s in slopes] if affine and n_pat else None
+    X1, S1 = region.X[None], [s[None] for s in slopes]
 
     def sample(rng, n):
-        return _random(rng, (n, m, out), ring)
+        if per_pattern is None:
+            return _random(rng, (n, m, out), ring), None
+        return _random(rng, (n, n_pat, out), ring), _random(rng, (n, n_pat, region.X.shape[1]), ring)
 
-    def evaluate(Z, C, jt):
-        return forward_backward(model, Z, X1, C, slopes, jets=jt)[1]
+    def evaluate(Z, params, jt):
+        C, X = params
+        if X is None:
+            return forward_backward(model, Z, X1, C, S1, jets=jt)[1]
+        return forward_backward(model, Z, X, C, per_pattern, jets=jt)[1]
 
     return Family(D, sample, evaluate, "chi_{x,j}(theta) = grad_theta f_j(x; theta) over the region's data "
                                        "points and outputs")
