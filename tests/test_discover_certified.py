@@ -175,3 +175,35 @@ def test_discover_cli_friction_kind_and_json():
     assert ok.returncode == 0 and d["friction"] == "1/2" and d["count"]["upper"] == 0 and d["count"]["exact"]
     with pytest.raises(BadInput):
         lie_rank(mlp((2, 2, 2), "relu"), kind="everything")
+
+
+@pytest.mark.parametrize("dynamics,friction,factor", [("momentum", 0, ""), ("momentum", 1, "s*"),
+                                                      ("nesterov", 0, "t^3*")])
+def test_momentum_laws_proven_and_count_exact(dynamics, friction, factor):
+    # 2-2-2 linear: the skew part of W1 V1^T ... conserved as s^e A (Marcotte et al. 2024): e^{t} A with
+    # friction 1 (s = exp(t)), t^3 A for Nesterov, A itself without friction; one law, exactly.
+    r = discover(mlp((2, 2, 2), "identity"), dynamics=dynamics, friction=friction)
+    assert r.exact and r.count == 1 and len(r.laws) >= 1
+    assert all(isinstance(l.certificate, Proven) for l in r.laws)
+    assert r.laws[0].text.lstrip("-").startswith(factor + "W1") if factor else "s*" not in r.laws[0].text
+
+
+def test_momentum_law_without_its_time_factor_is_not_proven():
+    # Negative control: with friction 1 the skew quantity A alone decays (dA/dt = -A); only e^{t} A is
+    # conserved, so the proof of A (no s) must fail, and the proof of s A must pass.
+    from fractions import Fraction
+
+    from verify.momentum_laws import _prove
+    model = mlp((2, 2, 2), "identity")
+    r = discover(model, dynamics="momentum", friction=1)
+    terms = [(Fraction(c), tuple(n for n in mon if n != "s")) for c, mon in r.laws[0].terms]
+    index = {"s": 0, **{e: 1 + i for i, e in enumerate(n for n in _names(model))}}
+    with_s = [(c, tuple(index[n] for n in mon)) for c, mon in ((Fraction(c), m) for c, m in r.laws[0].terms)]
+    without_s = [(c, tuple(index[n] for n in mon)) for c, mon in terms]
+    assert _prove(model, with_s, "momentum", Fraction(1), "s = exp(1 t)") is not None
+    assert _prove(model, without_s, "momentum", Fraction(1), "s = exp(1 t)") is None
+
+
+def _names(model):
+    from verify.discover_laws import param_names
+    return [e[2] for e in param_names(model)] + [e[2] + "'" for e in param_names(model)]
