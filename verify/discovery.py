@@ -290,12 +290,13 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
         trials = tuple({"seed": t.seed, "upper": t.upper, "tensor_rank": t.region.tensor_rank,
                         "tensor_dim": t.region.tensor_dim, "patterns_seen": t.region.patterns_seen}
                        for t in (lr.trials or (lr,)))
-        if up > lower and lr.region.kind == "local" and degree and dynamics == "flow":
+        if up > lower and lr.region.kind == "local" and degree:
             from .regions import sample_region
             reg = sample_region(model, seed, "paths")
             if reg.X.shape[0] * lr.state_dim <= _PATHS_WORK:
                 paths_up = lie_rank(model, dynamics=dynamics, seed=seed, friction=fr, lower_bound=lower,
                                     region=reg).upper
+        if up > lower and lr.region.kind == "local" and degree and dynamics == "flow":
             # Laws of the patterns reached at this theta0 only (a law of the network is one of them):
             # each proven on those patterns; the ones that raise the rank close (part of) the gap.
             t1 = time.perf_counter()
