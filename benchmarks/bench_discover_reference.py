@@ -338,7 +338,7 @@ def run_part(part: str, quick: bool, check: bool = False):
                                                         f"bounds [{r.network_lower}, {r.paths_upper}]")
                      + f"; {r.kind} count {ours} at {where} ({len(r.local_laws)} local law(s) proven there); upper "
                      f"bound per theta0 {[t['upper'] for t in r.trials]}" + (f"; gap: {r.closing}" if r.closing else ""))
-        if not ok and not r.exact and explained and not quick:
+        if part == "relu" and not ok and not r.exact and explained and not quick:  # flow laws only
             line += "\n      " + _local_degree_3(model, r)
         print(line, flush=True)
         rows.append((ok, r))

@@ -207,3 +207,20 @@ def test_momentum_law_without_its_time_factor_is_not_proven():
 def _names(model):
     from verify.discover_laws import param_names
     return [e[2] for e in param_names(model)] + [e[2] + "'" for e in param_names(model)]
+
+
+def test_two_input_patterns_enumerated_exactly_on_the_circle():
+    # Independent check of the arc sweep: a dense sweep of 200,000 directions reaches no pattern the
+    # sweep missed (and every swept pattern is reached). With a bias the cells are not cones: the
+    # region falls back to sampling and says so.
+    from verify.model_jets import forward_backward
+    model = mlp((2, 6, 3, 7, 2), "relu")
+    reg = sample_region(model, 1, "local")
+    assert "enumerated exactly on the circle" in reg.description
+    phis = np.linspace(0, 2 * np.pi, 200_001)[:-1]
+    X = np.stack([np.cos(phis), np.sin(phis)], 1)
+    used = forward_backward(model, reg.theta0[None], X[None])[3]
+    dense = {r.tobytes() for r in np.unique(np.concatenate([u[0] == 1.0 for u in used], 1), axis=0)}
+    assert dense == {r.tobytes() for r in reg.reached}
+    biased = sample_region(mlp((2, 3, 2), "relu", bias=True), 1, "local")
+    assert "random inputs" in biased.description and "enumerated exactly" not in biased.description

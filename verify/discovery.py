@@ -304,6 +304,8 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
             local_laws = _extra_laws(model, laws, local.laws, seed)
             bound = lower + len(local_laws)
             seconds["local laws"] = time.perf_counter() - t1
+        if bound > up:  # two certificates contradict each other: a bug, never a result
+            raise RuntimeError(f"discover: proven lower bound {bound} exceeds the upper bound {up} on {model.name}")
         closing = "" if up == bound else _closing(lr, bound, degree, paths_up, dynamics)
         seconds["count"] = time.perf_counter() - t0 - seconds.get("local laws", 0.0)
     state_dim = D if dynamics == "flow" else 2 * D + 1

@@ -164,6 +164,55 @@ def _active_idx(acts) -> list[int]:
     return [i for i, a in enumerate(acts) if not a.is_identity]
 
 
+def _direction_patterns(model: Model, theta0: np.ndarray, pos: list[float], active: list[int]) -> np.ndarray | None:
+    """Every pattern reached at theta0, exactly, for a bias-free Dense/activation chain with 1 or 2
+    inputs (None otherwise). Without biases the pattern depends on the direction of x only: the two
+    directions of a line, or the circle of directions in the plane, cut into arcs where a unit's
+    preactivation a cos(phi) + b sin(phi) changes sign (linear on each arc of the earlier layers'
+    patterns, so its zeros are atan2(-a, b) + k pi). One pattern per arc, read at its midpoint."""
+    if model.input_dim > 2 or _has_bias(model) or not all(isinstance(l, (Dense, Act)) for l in model.layers):
+        return None
+    from .model_jets import _unpack, _weight  # the model's own weight layout
+    P = _unpack(model, theta0[None])
+    layers = [("W", _weight(l, P, 1)[0]) if isinstance(l, Dense) else ("A", l.activation) for l in model.layers]
+
+    def pattern_maps(phi, upto):
+        """(pattern bits of the active layers before ``upto``, linear map x -> input of layer ``upto``)."""
+        x = np.array([np.cos(phi), np.sin(phi)])[:model.input_dim]
+        M, bits, a = np.eye(model.input_dim), [], 0
+        for k, (kind, val) in enumerate(layers[:upto]):
+            if kind == "W":
+                M = val @ M
+            else:
+                on = (M @ x) > 0
+                M = np.where(on, float(val.slopes[0]), float(val.slopes[1]))[:, None] * M
+                if a in active:
+                    bits.append(on)
+                a += 1
+        return bits, M
+
+    if model.input_dim == 1:
+        return np.array([np.concatenate(pattern_maps(phi, len(layers))[0]) for phi in (0.0, np.pi)])
+    cells = [(0.0, 2 * np.pi)]
+    for k, (kind, _) in enumerate(layers):
+        if kind != "A":
+            continue
+        refined = []
+        for lo, hi in cells:
+            _, M = pattern_maps((lo + hi) / 2, k)
+            cuts = []
+            for a, b in M:
+                if a == 0 and b == 0:
+                    continue
+                base = np.arctan2(-a, b)
+                cuts += [c for c in (base + j * np.pi for j in range(-2, 4)) if lo + 1e-12 < c < hi - 1e-12]
+            edges = [lo, *sorted(cuts), hi]
+            refined += [(u, v) for u, v in zip(edges, edges[1:]) if v - u > 1e-12]
+        cells = refined
+    rows = {np.concatenate(pattern_maps((lo + hi) / 2, len(layers))[0]).tobytes(): None for lo, hi in cells}
+    return np.array([np.frombuffer(r, dtype=bool) for r in rows])
+
+
 def sample_region(model: Model, seed: int, kind: str = "local") -> Region:
     """The data and region constants of a count.
 
@@ -205,8 +254,14 @@ def sample_region(model: Model, seed: int, kind: str = "local") -> Region:
     dim = int(np.prod([widths[i] + hat for i in active]))
     seen: dict[bytes, np.ndarray] = {}
     basis_rows: list[np.ndarray] = []
+    splits = np.cumsum([widths[i] for i in active])[:-1]
+    exact = _direction_patterns(model, theta0, pos, active)
+    if exact is not None:
+        seen = {row.tobytes(): row for row in exact}
+        keep = independent_rows(_tensor(np.split(exact, splits, axis=1), vals, hat))
+        basis_rows = [exact[i] for i in keep]
     quiet, rounds = 0, 0
-    while quiet < _QUIET_ROUNDS and rounds < _MAX_ROUNDS and len(basis_rows) < dim:
+    while exact is None and quiet < _QUIET_ROUNDS and rounds < _MAX_ROUNDS and len(basis_rows) < dim:
         rounds += 1
         fresh = []
         for r in _RADII if hat else _RADII[:1]:
@@ -214,14 +269,13 @@ def sample_region(model: Model, seed: int, kind: str = "local") -> Region:
             used = forward_backward(model, theta0[None], pool[None])[3]
             on = np.concatenate([used[i][0] == pos[k] for k, i in enumerate(active)], axis=1)
             for row in np.unique(on, axis=0):
-                key = np.packbits(row).tobytes() + bytes([row.size % 8])
+                key = row.tobytes()
                 if key not in seen:
                     seen[key] = row
                     fresh.append(row)
         before = len(basis_rows)
         if fresh:
             cand = np.array(basis_rows + fresh)
-            splits = np.cumsum([widths[i] for i in active])[:-1]
             T = _tensor(np.split(cand, splits, axis=1), vals, hat)
             keep = independent_rows(T)
             basis_rows = [cand[i] for i in keep]
@@ -235,9 +289,12 @@ def sample_region(model: Model, seed: int, kind: str = "local") -> Region:
         codes[i] = np.repeat(part.astype(np.int8), q, axis=0)
     names = tuple("|".join("".join("1" if v else "0" for v in part[r]) for part in parts) for r in range(len(chosen)))
     full = len(chosen) == dim
-    desc = (f"activation patterns at a random theta0 (seed {seed}): {len(seen)} distinct patterns reached by "
-            f"{rounds * _POOL * (len(_RADII) if hat else 1)} random inputs"
-            + (f" at radii {', '.join(f'{r:g}' for r in _RADII)}" if hat else "")
+    how = ("every pattern reached, enumerated exactly on the " + ("line" if model.input_dim == 1 else "circle")
+           + " of input directions" if exact is not None else
+           f"{len(seen)} distinct patterns reached by {rounds * _POOL * (len(_RADII) if hat else 1)} random inputs"
+           + (f" at radii {', '.join(f'{r:g}' for r in _RADII)}" if hat else "")
+           + f" (stopped after {_QUIET_ROUNDS} rounds of {_POOL} without a new pattern tensor)")
+    desc = (f"activation patterns at a random theta0 (seed {seed}): {len(seen)} patterns, {how}"
             + f"; their pattern tensors span {len(chosen)} of {dim} dimensions"
             + (" (every path: the local count equals the every-path count)" if full else
                " (not every path: the count is local to this theta0)")
