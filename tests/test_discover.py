@@ -140,7 +140,7 @@ def test_du_1_two_relu_regions_same_count():
 def test_discover_momentum_count_and_json():
     r = discover(mlp((1, 1, 1), "identity"), dynamics="momentum")
     # State (t, u, v, u', v'), X0 = (1, u', v', 0, 0), Y = (0, 0, 0, x v, x u): the brackets fill R^5.
-    assert r.state_dim == 5 and r.degree == 0 and r.exact and r.count == 0
+    assert r.state_dim == 5 and r.degree == 2 and r.exact and r.count == 0 and not r.laws
     d = json.loads(discover(mlp((2, 2, 2), "identity")).to_json())
     assert d["count"] == {"lower": 3, "upper": 3, "exact": True, "value": 3, "kind": "polynomial", "closing": ""}
     assert len(d["laws"]) == 3 and d["laws"][0]["certificate"]["verdict"] == "proven"

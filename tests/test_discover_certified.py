@@ -170,7 +170,7 @@ def test_discover_cli_friction_kind_and_json():
     assert bad.returncode == 2 and "--dynamics momentum" in bad.stderr and "Traceback" not in bad.stderr
     neg = run("--dynamics", "momentum", "--friction", "-2")
     assert neg.returncode == 2 and len(neg.stderr.strip().splitlines()) == 1
-    ok = run("--dynamics", "momentum", "--friction", "1/2", "--json")
+    ok = run("--dynamics", "momentum", "--friction", "1/2", "--count", "--json")  # upper 0: exact without search
     d = json.loads(ok.stdout)
     assert ok.returncode == 0 and d["friction"] == "1/2" and d["count"]["upper"] == 0 and d["count"]["exact"]
     with pytest.raises(BadInput):

@@ -258,8 +258,10 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
     if fr < 0:
         raise BadInput(f"Got friction={friction}; friction must be >= 0.")
     check_supported(model)
-    notes, seconds = [], {}
-    laws, lower = (), 0
+    notes: list[str] = []
+    seconds: dict[str, float] = {}
+    laws: tuple[Law, ...] = ()
+    lower = 0
     D = sum(int(np.prod(p.shape)) if p.shape else 1 for p in model.params)
     if dynamics != "flow" and degree:
         from .momentum_laws import MAX_MONOMIALS, find_momentum_laws
@@ -280,8 +282,12 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
         notes.append(f"law search: {search.components} independent monomial blocks (largest "
                      f"{search.largest_component}) from a rank-{search.grading_rank} grading; smallest "
                      f"nullspace singular-value gap {search.min_gap:.2e}")
-    up, hist, stop, desc, trials, paths_up, fields, closing, ckind = None, (), "", None, (), None, "", "", kind
-    local_laws, bound = (), lower
+    up: int | None = None
+    hist: tuple[RankStep, ...] = ()
+    trials: tuple[dict, ...] = ()
+    stop, desc, paths_up, fields, closing, ckind = "", None, None, "", "", kind
+    local_laws: tuple[Law, ...] = ()
+    bound = lower
     if count:
         t0 = time.perf_counter()
         lr = lie_rank(model, dynamics=dynamics, seed=seed, friction=fr, lower_bound=lower, kind=kind, tries=tries)

@@ -51,6 +51,7 @@ def _rref_leaf(A: np.ndarray, ring: Ring) -> tuple[np.ndarray, list[int], list[i
     Returns (R, pivots, rows): R[:, pivots] = I, and ``rows`` the indices of the rows of A that each
     gave a new pivot when taken in order (the row rank profile)."""
     p = ring.modulus
+    assert p is not None, "row echelon forms are computed mod p"
     R = np.zeros((0, A.shape[1]))
     piv: list[int] = []
     used: list[int] = []

@@ -29,7 +29,7 @@ from .dynamics import velocities
 from .law_algebra import nullspace, rationalise, rref
 from .lie_fields import family
 from .model import Model
-from .model_jets import FLOAT, MODP
+from .model_jets import FLOAT, MODP, PRIME
 from .modp import rank_mod_p
 from .regions import sample_region
 from .symbolic import symbolic_net
@@ -112,13 +112,13 @@ def find_momentum_laws(model: Model, *, dynamics: str = "momentum", friction=0, 
             text = law_text([(c, tuple(names[i] for i in m)) for c, m in terms])
             laws.append(Law(text, tuple((str(c), tuple(names[i] for i in m)) for c, m in terms),
                             tuple(sorted({names[i] for _, m in terms for i in m})), f"momentum ({coord})", v))
-    point = np.random.default_rng([seed, 19]).integers(1, MODP.modulus, N).astype(float)
+    point = np.random.default_rng([seed, 19]).integers(1, PRIME, N).astype(float)
     rows = np.zeros((len(laws), N))
     index = {name: i for i, name in enumerate(names)}
     for r, law in enumerate(laws):
         for c, mon in law.terms:
             coef = Fraction(c)
-            cr = coef.numerator % MODP.modulus * pow(coef.denominator, -1, MODP.modulus) % MODP.modulus
+            cr = coef.numerator % PRIME * pow(coef.denominator, -1, PRIME) % PRIME
             ids = [index[x] for x in mon]
             for p in range(len(ids)):
                 rest = float(cr)
