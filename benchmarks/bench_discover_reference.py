@@ -258,7 +258,7 @@ def known_linear(widths, seed=0) -> int:
     return rank_mod_p(np.array(rows)) if rows else 0
 
 
-def _local_degree_3(model, r) -> str:
+def _local_degree_3(model, r) -> tuple[str, bool]:
     """Close a local gap with laws of degree 3 of the patterns reached at the theta0 of the bound."""
     from verify.discover_laws import find_laws
     from verify.discovery import polynomial_rank
@@ -268,7 +268,7 @@ def _local_degree_3(model, r) -> str:
     s = find_laws(model, degree=3, region=sample_region(model, seed, "local"), region_label=f"theta0 #{seed}")
     low = polynomial_rank(model, list(r.laws) + list(r.local_laws) + list(s.laws))
     return (f"with local laws of degree <= 3 at theta0 #{seed} ({len(s.laws)} proven, {time.perf_counter() - t0:.0f} s): "
-            + (f"exactly {low}" if low == r.upper else f"[{low}, {r.upper}]"))
+            + (f"exactly {low}" if low == r.upper else f"[{low}, {r.upper}]")), low == r.upper
 
 
 def _model(part, widths, bias):
@@ -338,14 +338,16 @@ def run_part(part: str, quick: bool, check: bool = False):
                                                         f"bounds [{r.network_lower}, {r.paths_upper}]")
                      + f"; {r.kind} count {ours} at {where} ({len(r.local_laws)} local law(s) proven there); upper "
                      f"bound per theta0 {[t['upper'] for t in r.trials]}" + (f"; gap: {r.closing}" if r.closing else ""))
+        closed = False
         if part == "relu" and not ok and not r.exact and explained and not quick:  # flow laws only
-            line += "\n      " + _local_degree_3(model, r)
+            text, closed = _local_degree_3(model, r)
+            line += "\n      " + text
         print(line, flush=True)
-        rows.append((ok, r))
+        rows.append((ok, r, closed))
     ref_s = REFERENCE_SECONDS[part]
-    agree = sum(1 for ok, _ in rows if ok)
-    local = sum(1 for ok, r in rows if not ok and r.paths_upper is not None and r.paths_upper == r.network_lower)
-    exact = sum(1 for _, r in rows if r.exact or part.startswith("laws"))
+    agree = sum(1 for ok, _, _ in rows if ok)
+    local = sum(1 for ok, r, _ in rows if not ok and r.paths_upper is not None and r.paths_upper == r.network_lower)
+    exact = sum(1 for _, r, closed in rows if r.exact or closed or part.startswith("laws"))
     med = statistics.median(times)
     print(f"== {part}: {agree}/{len(rows)} agree, {local} differ only locally (every path active: exactly the "
           f"reference), {exact}/{len(rows)} exact-certified; median {med:.3f} s, total {sum(times):.1f} s; reference "
