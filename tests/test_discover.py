@@ -4,6 +4,8 @@ Hand derivations (f is the network output; a law must satisfy <grad Q, grad_thet
 
 * 1-1-1 linear, f = v u x: grad f = x (v, u); W(theta) = span{(v, u)}, dim 1, and brackets of
   multiples of one field vanish, so the count is D - 1 = 1; the law is u^2 - v^2.
+* The same net with momentum on (t, u, v, u', v'): the fields fill the 5-dimensional state (no law;
+  the angular-momentum law of Marcotte et al. 2024 needs two hidden units, r(r-1)/2 = 0).
 * 3-2-3 linear (U: 2x3, V: 3x2, f = V U x): the fibre of theta -> VU is the GL(2) orbit (dim 4), so
   dim W = 12 - 4 = 8; brackets add the skew part (dim 1): count 12 - 9 = 3 = r(r+1)/2 with r = 2,
   the entries of U U^T - V^T V (DU-3).
@@ -28,6 +30,7 @@ from verify.laws.discovery import discover
 from verify.errors import BadInput
 from verify.laws.lie_rank import lie_rank
 from verify.model import diagonal_net, mlp
+from verify.laws.regions import Region, sample_region
 from verify.prove.concrete import Quantity, entries, prove_conserved
 from verify.interpret.symbolic import param_matrices
 from proofs.du_hu_lee import matrix_balance, neuron_balance
@@ -59,9 +62,9 @@ def _family(model, quantity: Quantity) -> list[sp.Expr]:
 
 def test_discover_1_1_1_linear_hand_count():
     r = discover(mlp((1, 1, 1), "identity"))
-    assert r.state_dim == 2 and r.count == 1
+    assert r.state_dim == 2 and r.count == 1 and r.lower == r.upper == 1 and r.exact
     assert [l.text for l in r.laws] == ["W1[0,0]^2 - W2[0,0]^2"]
-    assert r.polynomial_rank == 1
+    assert r.network_lower == 1
 
 
 @pytest.mark.parametrize("model,count,n_laws", [
@@ -74,12 +77,11 @@ def test_discover_1_1_1_linear_hand_count():
 ])
 def test_discover_hand_counts_and_every_law_proven(model, count, n_laws):
     r = discover(model)
-    assert r.count == count
+    assert r.exact and r.count == count and (r.lower, r.upper) == (count, count)
     assert len(r.laws) == n_laws
     assert all(isinstance(l.certificate, Proven) for l in r.laws)
-    assert r.polynomial_rank == count  # here the quadratic laws are all of them
-    assert any("account for every independent law" in n for n in r.notes)
-    assert all(g > 1e6 for g in r.gaps)  # every rank decision had a clear singular-value gap
+    assert r.network_lower == count  # here the quadratic laws are all of them
+    assert f"independent conservation laws: {count} exactly" in r.render_text() and not r.closing
 
 
 def test_du_1_family_spanned_and_deletion_breaks_span():
@@ -126,24 +128,23 @@ def test_du_1_non_law_never_reported():
 
 def test_du_1_two_relu_regions_same_count():
     model = mlp((3, 4, 2), "relu")
-    a, b = lie_rank(model, seed=0), lie_rank(model, seed=5)
-    assert a.region.patterns != b.region.patterns
-    assert a.count == b.count == 4
+    a, b = lie_rank(model, seed=0, kind="local"), lie_rank(model, seed=5, kind="local")
+    assert not np.array_equal(a.region.theta0, b.region.theta0)
+    assert a.upper == b.upper == 4 and a.kind == b.kind == "local"
     r = discover(model, degree=0)
-    assert r.region_check == r.count == 4 and "activation region" in r.region
+    assert r.upper == 4 and r.lower == 0 and not r.exact and r.count is None  # no search: no lower bound
     assert "patterns reached by" in r.region  # the output states which region was used
+    assert "between 0 and 4, not exact" in r.render_text() and "proven laws" in r.closing
 
 
 def test_discover_momentum_count_and_json():
     r = discover(mlp((1, 1, 1), "identity"), dynamics="momentum")
-    # (u, v, du, dv) with fields X0 = (du, dv, 0, 0) and Y = (0, 0, x v, x u): measured count 1
-    # (the laws of the flow do not survive with momentum); the state has dimension 4.
-    assert r.state_dim == 4 and r.degree == 0 and r.count is not None
-    again = discover(mlp((1, 1, 1), "identity"), dynamics="momentum")
-    assert again.count == r.count
+    # State (t, u, v, u', v'), X0 = (1, u', v', 0, 0), Y = (0, 0, 0, x v, x u): the brackets fill R^5.
+    assert r.state_dim == 5 and r.degree == 2 and r.exact and r.count == 0 and not r.laws
     d = json.loads(discover(mlp((2, 2, 2), "identity")).to_json())
-    assert d["count"] == 3 and len(d["laws"]) == 3 and d["laws"][0]["certificate"]["verdict"] == "proven"
-    assert "independent conservation laws: 3" in discover(mlp((2, 2, 2), "identity")).render_text()
+    assert d["count"] == {"lower": 3, "upper": 3, "exact": True, "value": 3, "kind": "polynomial", "closing": ""}
+    assert len(d["laws"]) == 3 and d["laws"][0]["certificate"]["verdict"] == "proven"
+    assert "independent conservation laws: 3 exactly" in discover(mlp((2, 2, 2), "identity")).render_text()
 
 
 def test_discover_bad_input():
@@ -151,6 +152,10 @@ def test_discover_bad_input():
         discover(mlp((2, 2, 2), "identity"), dynamics="sgd")
     with pytest.raises(BadInput, match="homogeneous"):
         discover(mlp((2, 2, 2), "tanh"))
+    with pytest.raises(BadInput, match="friction"):
+        discover(mlp((2, 2, 2), "identity"), dynamics="momentum", friction=-1)
+    with pytest.raises(BadInput, match="kind"):
+        discover(mlp((2, 2, 2), "identity"), kind="best")
 
 
 @pytest.mark.parametrize("widths,hidden", [((3, 4, 2), 4), ((5, 4, 4, 2), 8)])
@@ -158,27 +163,26 @@ def test_du_1_relu_regions_agree_across_seeds(widths, hidden):
     # Inputs of dimension >= 3: every region (theta0 and its reached activation patterns) gives
     # one law per hidden unit, no more (DU-1), at four random theta0.
     model = mlp(widths, "relu")
-    runs = [lie_rank(model, seed=s) for s in range(4)]
-    assert len({r.region.patterns for r in runs}) > 1  # the regions really differ
-    assert [r.count for r in runs] == [hidden] * 4
-    assert all("activation patterns reached" in r.region.description for r in runs)
+    runs = [lie_rank(model, seed=s, kind="local") for s in range(4)]
+    assert len({r.region.theta0.tobytes() for r in runs}) == 4  # the regions really differ
+    assert [r.upper for r in runs] == [hidden] * 4
+    assert all("distinct patterns reached" in r.region.description for r in runs)
 
 
 def test_relu_count_never_rises_with_more_patterns():
-    # 2-input deep net of the benchmark whose count depended on the size of a random data set:
-    # W only grows with the patterns used, so the count can only fall, and with every pattern
-    # reached the count is stable under a change of the random samples.
-    from verify.laws.lie_rank import Region, sample_region
-
+    # 2-input deep net whose count once depended on the size of a random data set: W only grows with
+    # the patterns used, so the upper bound can only fall as patterns are added, and with every
+    # pattern of the basis it does not depend on the random samples (integer point, elements).
     model = mlp((2, 5, 4, 7, 7), "relu")
-    full = sample_region(model, 0)
+    full = sample_region(model, 0, "local")
     q = full.X.shape[0] // len(full.patterns)
-    counts = []
-    for k in (4, 8, 16, len(full.patterns)):
-        reg = Region(full.theta0, full.X[:k * q], tuple(s[:k * q] for s in full.slopes), "", full.patterns[:k])
-        counts.append(lie_rank(model, seed=0, region=reg).count)
+
+    def sub(k):
+        return Region(full.theta0, full.X[:k * q], tuple(c[:k * q] for c in full.codes), "", full.patterns[:k])
+
+    counts = [lie_rank(model, seed=0, region=sub(k)).upper for k in (2, 4, 8, len(full.patterns))]
     assert counts == sorted(counts, reverse=True) and counts[-1] >= 16  # >= one law per hidden unit
-    again = [lie_rank(model, seed=s, region=full).count for s in (1, 2)]
+    again = [lie_rank(model, seed=s, region=full).upper for s in (1, 2)]
     assert again == [counts[-1]] * 2
 
 
@@ -188,14 +192,14 @@ def test_relu_count_never_rises_with_more_patterns():
 ])
 def test_du_3_long_brackets_linear_count(model, count):
     r = lie_rank(model)
-    assert r.count == count and r.converged
-    assert r.history[-1].depth >= 4 and all(h.gap > 1e6 for h in r.history)
+    assert r.upper == count and r.converged and r.kind == "polynomial"
+    assert r.history[-1].depth >= 4 and r.history[-1].new == 0  # the last round added nothing
 
 
 def test_jets_give_exact_directional_derivatives():
     # Independent check of the jet arithmetic: the eps-coefficient of grad f on a jet equals the
     # complex-step derivative Im G(theta + i h v) / h (no subtraction, exact to round-off).
-    from verify.laws.lie_rank import _jets, forward_backward
+    from verify.interpret.jets import MODP, forward_backward, jets
 
     model = mlp((3, 3, 2, 2), ["relu2", leaky_relu(0.25)], bias=True)
     rng = np.random.default_rng(3)
@@ -205,11 +209,25 @@ def test_jets_give_exact_directional_derivatives():
     cot = rng.standard_normal((1, 5, 2))
     _, _, _, used = forward_backward(model, th[None], X)
     slopes = [s for s in used]
-    jet = forward_backward(model, np.vstack([th, v]), X, cot, slopes, jets=_jets(1))[1]
+    jet = forward_backward(model, np.vstack([th, v]), X, cot, slopes, jets=jets(1))[1]
     h = 1e-30
     cs = forward_backward(model, (th + 1j * h * v)[None], X, cot, slopes)[1]
     assert np.allclose(jet[1], cs[0].imag / h, rtol=1e-12, atol=1e-12 * np.abs(jet[1]).max())
     assert np.allclose(jet[0], cs[0].real, rtol=1e-12, atol=0)
+    # The same jets over the integers mod p: at a small integer point with integer data, slopes
+    # 1 and 1/4 (= 4^-1 mod p), the float values are exact rationals with denominators 4^k, so
+    # both computations must agree after reduction mod p.
+    thi, vi = rng.integers(-3, 4, (2, D)).astype(float)
+    Xi, ci = rng.integers(-3, 4, (1, 5, 3)).astype(float), rng.integers(-3, 4, (1, 5, 2)).astype(float)
+    used = forward_backward(model, thi[None], Xi)[3]
+    exact = forward_backward(model, np.vstack([thi, vi]), Xi, ci, used, jets=jets(1))[1]
+    inv4 = pow(4, -1, MODP.modulus)
+    modular_slopes = [MODP.reduce(np.where(u == 0.25, inv4, u)) for u in used]
+    mod = forward_backward(model, np.vstack([thi, vi]), Xi, ci, modular_slopes, jets=jets(1, MODP))[1]
+    scale = 4.0 ** 6  # clears every denominator (at most one 1/4 per layer and per derivative)
+    assert np.abs(exact * scale - np.round(exact * scale)).max() == 0
+    expect = MODP.canonical(np.round(exact * scale) * pow(int(scale), -1, MODP.modulus) % MODP.modulus)
+    assert np.array_equal(MODP.canonical(mod), expect)
 
 
 def test_unit_cut_out_proves_laws_and_refutes_non_laws():
@@ -232,7 +250,7 @@ def test_du_3_bottleneck_all_laws_found():
     # 8-9-3-6 linear: DU-3 gives 9*10/2 + 3*4/2 = 51 laws. A spurious grading (too few samples in
     # the Euler system) once split the off-diagonal laws into single monomials: 12 found.
     r = discover(mlp((8, 9, 3, 6), "identity"))
-    assert len(r.laws) == 51 and r.polynomial_rank == r.count == 51
+    assert len(r.laws) == 51 and r.network_lower == r.count == 51
 
 
 @pytest.mark.parametrize("spec", ["attention_readout", "conv2d_maxpool", "hadamard_difference", "layernorm_relu",

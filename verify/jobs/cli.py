@@ -61,9 +61,11 @@ EXAMPLES = {
   verify check big_net.toml --quantity "W1 @ W1.T - W2.T @ W2" --method randomized --points 3
 """,
     "discover": """examples:
-  verify discover examples/two_layer_relu_bias.toml            proven quadratic laws + independent-law count
-  verify discover examples/deep_linear_mixed.toml --count      only the count (Lie-algebra rank)
-  verify discover my_net.toml --dynamics momentum --count --json
+  verify discover examples/two_layer_relu_bias.toml            proven quadratic laws + certified count [lower, upper]
+  verify discover examples/deep_linear_mixed.toml --count      only the upper bound (Lie-algebra rank); lower bound 0
+  verify discover my_net.toml --dynamics momentum --friction 1 --json   heavy ball, laws of (t, theta, v)
+  verify discover my_net.toml --dynamics nesterov              friction 3/t (Nesterov)
+  verify discover my_net.toml --kind local --seed 3            the patterns reached at one theta0 only
   verify discover examples/torch/specs.py:TwoLayerReluBias --input-shape 4,3   a PyTorch module
 """,
     "audit": """examples:
@@ -199,8 +201,16 @@ def _parser() -> argparse.ArgumentParser:
     dc.add_argument("spec", metavar="SPEC.toml", help=_MODULE_HELP)
     dc.add_argument("--input-shape", default=None, metavar="B,...", help=_SHAPE_HELP)
     dc.add_argument("--degree", type=int, default=2, help="largest polynomial degree searched (default 2)")
-    dc.add_argument("--count", action="store_true", help="only count independent laws (skip the law search)")
-    dc.add_argument("--dynamics", choices=("flow", "momentum"), default="flow")
+    dc.add_argument("--count", action="store_true",
+                    help="only the upper bound on the number of laws (skip the law search: lower bound 0)")
+    dc.add_argument("--dynamics", choices=("flow", "momentum", "nesterov"), default="flow",
+                    help="gradient flow, heavy-ball momentum (with --friction) or Nesterov's friction 3/t")
+    dc.add_argument("--friction", default=None, metavar="TAU",
+                    help="heavy-ball friction tau >= 0 for --dynamics momentum (default 0), e.g. 1 or 1/2")
+    dc.add_argument("--kind", choices=("generic", "local", "paths"), default="generic",
+                    help="ReLU-type nets: smallest bound over several theta0 (default), the patterns reached at "
+                         "one theta0, or every path active")
+    dc.add_argument("--tries", type=_positive("--tries", 64), default=4, metavar="N", help="theta0 tried by --kind generic (default 4)")
     dc.add_argument("--seed", type=_seed, default=0)
     dc.add_argument("--json", action="store_true")
     au = sub.add_parser("audit", help="run a GD experiment for a bound/rate/experiment claim",
@@ -363,10 +373,16 @@ def _cmd_discover(args) -> int:
     model = load_spec(args.spec)
     if args.degree < 0:
         raise BadInput(f"Got --degree {args.degree}; use an integer >= 1 (or --count alone).")
-    # The law search is for gradient flow only; momentum and --count report the count alone.
-    degree = 0 if args.count or args.dynamics == "momentum" else args.degree
-    r = discover(model, degree=degree, count=True, dynamics=args.dynamics, seed=args.seed)
-    print(json.dumps(r.to_json(), indent=1, default=str) if args.json else r.render_text())
+    if args.friction is not None and args.dynamics != "momentum":
+        raise BadInput(f"--friction applies to --dynamics momentum (got --dynamics {args.dynamics}); drop it "
+                       "or add --dynamics momentum.")
+    if args.tries < 1:
+        raise BadInput(f"Got --tries {args.tries}; need >= 1.")
+    # --count reports the upper bound alone (no law search, lower bound 0).
+    degree = 0 if args.count else args.degree
+    r = discover(model, degree=degree, count=True, dynamics=args.dynamics, seed=args.seed,
+                 friction=args.friction if args.friction is not None else 0, kind=args.kind, tries=args.tries)
+    print(r.to_json() if args.json else r.render_text())
     return 0
 
 
