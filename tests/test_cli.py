@@ -66,6 +66,8 @@ def test_du_3_prove_json_includes_control_witness(capsys):
         (["audit", "DU-10", "--quick", "--seed", "-1"], "integer >= 0"),
         (["all", "--workers", "1000"], "at most"),
         (["all", "--out", "pyproject.toml"], "is a file"),
+        (["discover", "examples/two_layer_relu_bias.toml", "--degree", "99"], "from 1 to 4"),
+        (["discover", "examples/missing.toml"], "cannot read the spec"),
     (["audit", "XX-1"], "Unknown claim id"),
 ])
 def test_bad_input_exit_2_one_line_no_traceback(args, needle):

@@ -49,6 +49,9 @@ def _positive(flag: str, cap: int | None = None):
     return parse
 
 
+#: Largest law degree `verify discover` searches (monomials grow as D**degree).
+MAX_DEGREE = 4
+
 #: --workers above this many processes per core only adds contention (issue 15: 1,000 were forked).
 MAX_WORKERS = 4 * (os.cpu_count() or 1)
 
@@ -320,8 +323,10 @@ def _cmd_discover(args) -> int:
         from verify.torch.cli_hook import run_discover
         return run_discover(args)
     model = load_spec(args.spec)
-    if args.degree < 0:
-        raise BadInput(f"Got --degree {args.degree}; use an integer >= 1 (or --count alone).")
+    if args.degree < 0 or args.degree > MAX_DEGREE:
+        # the search space grows as D**degree monomials: degree 99 exhausted 7.9 GB (issue 15)
+        raise BadInput(f"Got --degree {args.degree}; use an integer from 1 to {MAX_DEGREE} (or --count alone "
+                       "for the count without a law search).")
     if args.friction is not None and args.dynamics != "momentum":
         raise BadInput(f"--friction applies to --dynamics momentum (got --dynamics {args.dynamics}); drop it "
                        "or add --dynamics momentum.")
