@@ -238,7 +238,10 @@ def du4_generic(d_free: int = 2):
              Step(f"= {len(pairs)} trace words before cancellation", "expand with W_h = sum v_p E_p")]
     return generic_verdict("DU-4", f"shared weights, arbitrary pattern, {d_free} free parameters per layer",
                            _statement("DU-4"), "flow", pairs, "trace", steps,
-                           (*g.hypotheses, "W_h, W_(h+1) are linear in their free parameters (any pattern)"),
+                           (*g.hypotheses, "W_h, W_(h+1) are linear in their free parameters (any pattern)",
+                            f"derived with {d_free} free parameters per layer; it covers any number by linearity: "
+                            "sum_p v_p tr(E_p^T G_h) = tr((sum_p v_p E_p)^T G_h) = tr(W_h^T G_h), so the residual "
+                            "depends on the free parameters only through W_h and W_(h+1), whatever their count"),
                            g.ctx, t0, "tr(AB) = tr(BA), tr(A) = tr(A^T), D^T = D")
 
 
