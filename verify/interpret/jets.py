@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -192,7 +193,10 @@ def forward_backward(model: Model, Theta: np.ndarray, X: np.ndarray, cot: np.nda
     mul = lambda x, xc, y, yc: jets.prod(ring.multiply, x, xc, y, yc)  # noqa: E731
     mm = lambda x, xc, y, yc: jets.prod(ring.matmul, x, xc, y, yc)  # noqa: E731
     a, ac = np.asarray(X, float), True  # (value, is free of theta)
-    tape, used, act_i = [], [], 0
+    # The tape holds three record shapes ("dense", "act", "diag"), told apart by item[0] below.
+    tape: list[tuple[Any, ...]] = []
+    used: list = []
+    act_i = 0
     for layer in model.layers:
         if isinstance(layer, Dense):
             W = _weight(layer, P, n)
@@ -202,18 +206,21 @@ def forward_backward(model: Model, Theta: np.ndarray, X: np.ndarray, cot: np.nda
                 a = ring.reduce(a + P[layer.bias][:, None, :])
         elif isinstance(layer, Act):
             act = layer.activation
+            k_act = act.degree
+            assert k_act is not None, "jets evaluate homogeneous activations only (phi(z) = s z**k)"
             if slopes is None:
                 if ring.modulus is not None:
                     raise ValueError("modular evaluation needs the region constants (slopes)")
+                assert act.slopes is not None, "a float pass without region constants needs the activation's slopes"
                 pos, neg = (float(s) for s in act.slopes)
                 s = np.where(a > 0, pos, neg)
             else:
                 s = slopes[act_i]
             act_i += 1
             used.append(s)
-            tape.append(("act", act.degree, s, a, ac))
+            tape.append(("act", k_act, s, a, ac))
             ak, akc = a, ac
-            for _ in range(act.degree - 1):
+            for _ in range(k_act - 1):
                 ak, akc = mul(ak, akc, a, ac)
             a, ac = mul(ak, akc, s, True)
         elif isinstance(layer, DiagonalLinear):

@@ -13,12 +13,13 @@ References:
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 import sympy as sp
 
 from verify.certificates import Proven, Verdict
-from verify.model import Act, DiagonalLinear, Dense, Model, Param, layer_dims
+from verify.model import Act, Activation, DiagonalLinear, Dense, Model, Param, layer_dims
 from verify.interpret.jets import param_layout
 from verify.prove.concrete import Quantity, prove_conserved
 
@@ -42,12 +43,12 @@ def rows_per_unit(model: Model) -> list[tuple[str, set[int]]]:
                 idx.add(lay[l.bias][0] + i)
             units.append((f"hidden unit {i} of layer {l.weight} (row {i} of {l.weight}, column {i} of "
                            f"{nxt[1].weight}{', ' + l.bias + f'[{i}]' if l.bias else ''})", idx))
-    for l in model.layers:
-        if isinstance(l, DiagonalLinear):
-            n = lay[l.factors[0]][1][0]
+    for layer in model.layers:
+        if isinstance(layer, DiagonalLinear):
+            n = lay[layer.factors[0]][1][0]
             for i in range(n):
-                units.append((f"coordinate {i} ({', '.join(f'{f}[{i}]' for f in l.factors)})",
-                              {lay[f][0] + i for f in l.factors}))
+                units.append((f"coordinate {i} ({', '.join(f'{f}[{i}]' for f in layer.factors)})",
+                              {lay[f][0] + i for f in layer.factors}))
     return units
 
 
@@ -79,7 +80,11 @@ def sub_model(model: Model, flat: set[int]) -> tuple[Model, str]:
                  "from above left symbolic (conservation there implies it for the whole network)")
 
 
-def unit_sub_model(model: Model, flat: set[int]) -> tuple[Model, str, dict] | None:
+#: (parameter name, index in the model) -> index in a unit cut-out.
+Remap = Callable[[str, tuple[int, ...]], tuple[int, ...]]
+
+
+def unit_sub_model(model: Model, flat: set[int]) -> tuple[Model, str, Remap] | None:
     """The hidden units a law touches, cut out with their weights; None if the law is not of that form.
 
     A law whose parameters are rows U of a Dense layer W_a (and entries U of its bias b_a) and
@@ -129,7 +134,7 @@ def unit_sub_model(model: Model, flat: set[int]) -> tuple[Model, str, dict] | No
         # proven by its own SymPy expansion on that derived network.
         sub = Model(f"{model.name}[{len(units)} unit(s) of {la.weight}]", dims[na], tuple(params), layers)
 
-        def remap(name, idx, pos=pos, wb=lb.weight):
+        def remap(name: str, idx: tuple[int, ...], pos: dict[int, int] = pos, wb: str = lb.weight) -> tuple[int, ...]:
             if name == wb:
                 return (idx[0], pos[idx[1]])
             return (pos[idx[0]],) + tuple(idx[1:])
@@ -215,15 +220,26 @@ def prove_group(model: Model, laws: list[dict], entries, seed: int, cache: dict 
 def _sub_units(model: Model, sub: Model, flat: set[int], entries) -> tuple[int, list[int] | None]:
     """(index among the model's Act layers of the sub-network's first Act layer, model unit of each
     unit of a unit cut-out (None: units keep their numbers))."""
-    first = next(i for i, l in enumerate(model.layers) if isinstance(l, Dense) and l.weight == sub.layers[0].weight)
+    head, tail = sub.layers[0], sub.layers[-1]
+    # A piece with activation regions starts at a Dense layer (a unit cut-out also ends at one).
+    assert isinstance(head, Dense), f"{sub.name} does not start with a Dense layer"
+    first = next(i for i, l in enumerate(model.layers) if isinstance(l, Dense) and l.weight == head.weight)
     offset = sum(isinstance(l, Act) for l in model.layers[:first])
-    if not sub.name.endswith(f"unit(s) of {sub.layers[0].weight}]"):
+    if not sub.name.endswith(f"unit(s) of {head.weight}]"):
         return offset, None
-    wa, wb = sub.layers[0].weight, sub.layers[-1].weight
-    ba = sub.layers[0].bias
+    assert isinstance(tail, Dense), f"{sub.name} does not end with a Dense layer"
+    wa, wb = head.weight, tail.weight
+    ba = head.bias
     units = sorted({int(entries[i][1][0]) if entries[i][0] in (wa, ba) else int(entries[i][1][1])
                     for i in flat if entries[i][0] in (wa, ba, wb)})
     return offset, units
+
+
+def _region_value(act: Activation, on: bool) -> sp.Rational:
+    """s+ (unit on) or s- of an activation; discover admits only activations with slopes
+    (``lie_rank.check_supported``)."""
+    assert act.slopes is not None, f"activation {act.name!r} has no region constants"
+    return act.slopes[0] if on else act.slopes[1]
 
 
 def prove_local(model: Model, laws: list[dict], entries, region, seed: int, label: str) -> Verdict | None:
@@ -271,7 +287,7 @@ def prove_local(model: Model, laws: list[dict], entries, region, seed: int, labe
         where_col.append(cols[a] + unit)
     projected = np.unique(region.reached[:, where_col], axis=0) if where_col else np.zeros((1, 0), bool)
     for row in projected:
-        sub_map = {s: (act.slopes[0] if on else act.slopes[1]) for (s, act), on in zip(symbols, row)}
+        sub_map = {s: _region_value(act, on) for (s, act), on in zip(symbols, row)}
         for r in residuals:
             if sp.expand(r.xreplace(sub_map)) != 0:
                 return None

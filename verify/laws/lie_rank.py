@@ -66,7 +66,9 @@ def single_thread_blas() -> Iterator[None]:
     328 x 324 matrix took 2.6 s with 2 threads against 0.05 s with 1, and a 128 x 128 x 2000
     product ran at 1.3 against 7.7 G multiply-adds/s (measured). Without OpenBLAS this is a no-op.
     """
-    lib, getter, setter = None, None, None
+    lib: ctypes.CDLL | None = None
+    getter: str | None = None
+    setter: str | None = None
     try:
         with open("/proc/self/maps") as fh:
             paths = sorted({ln.split()[-1] for ln in fh if "openblas" in ln.lower() and "/" in ln})
@@ -86,6 +88,7 @@ def single_thread_blas() -> Iterator[None]:
     if lib is None:
         yield
         return
+    assert getter is not None and setter is not None  # set together with lib
     before = int(getattr(lib, getter)())
     getattr(lib, setter)(1)
     try:
@@ -118,7 +121,9 @@ def net_degree(model: Model) -> int:
         if isinstance(layer, Dense):
             deg = deg + 1
         elif isinstance(layer, Act):
-            deg = deg * layer.activation.degree
+            k = layer.activation.degree
+            assert k is not None, f"activation {layer.activation.name!r} is not homogeneous (see check_supported)"
+            deg = deg * k
         elif isinstance(layer, DiagonalLinear):
             deg = deg + len(layer.factors)
     return deg

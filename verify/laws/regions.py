@@ -24,10 +24,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import sympy as sp
 
-from verify.model import Act, Dense, Model, layer_dims
+from verify.model import Act, Activation, Dense, Model, layer_dims
 from verify.interpret.jets import FLOAT, MODP, Ring, forward_backward, to_ring
 from verify.laws.modp import independent_rows
 
@@ -93,10 +95,22 @@ class Region:
         out = []
         acts = [l.activation for l in model.layers if isinstance(l, Act)]
         for code, act in zip(self.codes, acts):
-            neg_pos = list(act.slopes)[::-1] + [0, 1]
+            neg_pos = list(_slopes(act))[::-1] + [0, 1]
             table = to_ring(np.array(neg_pos, dtype=object), ring)
             out.append(table[code.astype(int)])
         return out
+
+
+def _slopes(act: Activation) -> tuple[sp.Rational, sp.Rational]:
+    """(s+, s-) of an activation; ``lie_rank.check_supported`` admits only activations that have them."""
+    assert act.slopes is not None, f"activation {act.name!r} has no region constants"
+    return act.slopes
+
+
+def _degree(act: Activation) -> int:
+    """k of a homogeneous activation; ``lie_rank.check_supported`` admits no other."""
+    assert act.degree is not None, f"activation {act.name!r} is not homogeneous"
+    return act.degree
 
 
 def _has_bias(model: Model) -> bool:
@@ -115,7 +129,7 @@ def points_per_pattern(model: Model) -> int:
     deg = 1
     for layer in model.layers:
         if isinstance(layer, Act):
-            deg *= layer.activation.degree
+            deg *= _degree(layer.activation)
     if deg == 1:
         return model.input_dim + (1 if _has_bias(model) else 0)
     return math.comb(model.input_dim + deg, deg)
@@ -143,24 +157,26 @@ def _tensor(on: list[np.ndarray], vals: list[np.ndarray], hat: bool) -> np.ndarr
     return T
 
 
-def _balanced_theta0(model: Model, rng: np.random.Generator, D: int, acts) -> np.ndarray:
+def _balanced_theta0(model: Model, rng: np.random.Generator, D: int, acts: list[Activation]) -> np.ndarray:
     """A generic theta0 with every hidden unit active on some inputs and inactive on others (a
     random theta0 can kill a whole deep layer); the most balanced of up to 200 draws."""
     probe = rng.standard_normal((500, model.input_dim))
-    best, best_score = None, -1.0
+    best: np.ndarray | None = None
+    best_score = -1.0
     for _ in range(200):
         theta0 = rng.standard_normal(D)
         used = forward_backward(model, theta0[None], probe[None])[3]
-        fr = [np.mean(used[i][0] == float(acts[i].slopes[0]), axis=0) for i in _active_idx(acts)]
+        fr = [np.mean(used[i][0] == float(_slopes(acts[i])[0]), axis=0) for i in _active_idx(acts)]
         score = min((min(f.min(), 1 - f.max()) for f in fr), default=0.5)
         if score > best_score:
             best, best_score = theta0, score
         if score >= 0.2:
             break
+    assert best is not None  # every score is >= 0 > the initial -1, so the first draw is kept
     return best
 
 
-def _active_idx(acts) -> list[int]:
+def _active_idx(acts: list[Activation]) -> list[int]:
     return [i for i, a in enumerate(acts) if not a.is_identity]
 
 
@@ -174,7 +190,14 @@ def _direction_patterns(model: Model, theta0: np.ndarray, pos: list[float], acti
         return None
     from verify.interpret.jets import _unpack, _weight  # the model's own weight layout
     P = _unpack(model, theta0[None])
-    layers = [("W", _weight(l, P, 1)[0]) if isinstance(l, Dense) else ("A", l.activation) for l in model.layers]
+    # (kind, value): "W" with the weight matrix, "A" with the Activation.
+    layers: list[tuple[str, Any]] = []
+    for l in model.layers:
+        if isinstance(l, Dense):
+            layers.append(("W", _weight(l, P, 1)[0]))
+        else:
+            assert isinstance(l, Act)  # checked on entry: a Dense/Act chain
+            layers.append(("A", l.activation))
 
     def pattern_maps(phi, upto):
         """(pattern bits of the active layers before ``upto``, linear map x -> input of layer ``upto``)."""
@@ -229,8 +252,8 @@ def sample_region(model: Model, seed: int, kind: str = "local") -> Region:
     hat = _has_bias(model)
     if not active:
         X = _points(model, 1, rng)
-        codes = tuple(np.ones((X.shape[0], w), dtype=np.int8) for w in widths)
-        return Region(rng.standard_normal(D), X, codes, "polynomial network (no activation region needed)", (),
+        codes = [np.ones((X.shape[0], w), dtype=np.int8) for w in widths]
+        return Region(rng.standard_normal(D), X, tuple(codes), "polynomial network (no activation region needed)", (),
                       0, "polynomial")
     if kind == "paths":
         choices = [([None] if hat else []) + list(range(widths[i])) for i in active]
@@ -249,8 +272,8 @@ def sample_region(model: Model, seed: int, kind: str = "local") -> Region:
                 f"(the path-lifting fields), {q} data points each; not a region of any theta0")
         return Region(rng.standard_normal(D), X, tuple(codes), desc, (), 0, "paths", dim, dim)
     theta0 = _balanced_theta0(model, rng, D, acts)
-    pos = [float(acts[i].slopes[0]) for i in active]  # SymPy numbers: convert once
-    vals = [to_ring(np.array(acts[i].slopes[::-1], dtype=object), MODP) for i in active]
+    pos = [float(_slopes(acts[i])[0]) for i in active]  # SymPy numbers: convert once
+    vals = [to_ring(np.array(_slopes(acts[i])[::-1], dtype=object), MODP) for i in active]
     dim = int(np.prod([widths[i] + hat for i in active]))
     seen: dict[bytes, np.ndarray] = {}
     basis_rows: list[np.ndarray] = []
@@ -264,8 +287,8 @@ def sample_region(model: Model, seed: int, kind: str = "local") -> Region:
     while exact is None and quiet < _QUIET_ROUNDS and rounds < _MAX_ROUNDS and len(basis_rows) < dim:
         rounds += 1
         fresh = []
-        for r in _RADII if hat else _RADII[:1]:
-            pool = r * rng.standard_normal((_POOL, model.input_dim))
+        for radius in _RADII if hat else _RADII[:1]:
+            pool = radius * rng.standard_normal((_POOL, model.input_dim))
             used = forward_backward(model, theta0[None], pool[None])[3]
             on = np.concatenate([used[i][0] == pos[k] for k, i in enumerate(active)], axis=1)
             for row in np.unique(on, axis=0):

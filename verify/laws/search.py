@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
-from verify.certificates import Proven
+from verify.certificates import Proven, Verdict
 from verify.laws.law_algebra import (candidate_components, columns, components, gradings, monomials, nullspace,
                           rationalise, rref, samples)
 from verify.laws.law_proofs import prove_group, prove_local, rows_per_unit, sub_model, unit_sub_model
@@ -82,7 +84,7 @@ class LawSearch:
 
 def param_names(model: Model) -> list[tuple[str, tuple[int, ...], str]]:
     """(param name, index, display name) for each flat theta entry (``W1[0,1]``, ``u1[2]``)."""
-    out = []
+    out: list[tuple[str, tuple[int, ...], str]] = []
     for p in model.params:
         if p.shape == ():
             out.append((p.name, (), p.name))
@@ -156,7 +158,9 @@ def _find_laws(model: Model, degree: int, seed: int, prove: bool, region=None, r
     T, G = samples(model, rng, n_theta, n_x, region)
     Tv, Gv = samples(model, np.random.default_rng([seed, 13]), 8, n_x, region)  # fresh rows for re-checks
     units = rows_per_unit(model)
-    found, min_gap = [], np.inf
+    # One dict per candidate law: mon (terms), flat (entry indices), params, text, group.
+    found: list[dict[str, Any]] = []
+    min_gap = np.inf
     for c in candidate_components(allmon, order, bounds, sizes, T, G, factor):
         idx = order[bounds[c]:bounds[c + 1]]
         mon = allmon[idx]
@@ -166,9 +170,10 @@ def _find_laws(model: Model, degree: int, seed: int, prove: bool, region=None, r
         if N.shape[0] == 0:
             continue
         min_gap = min(min_gap, kept / dropped if dropped > 0 else np.inf)
-        vecs, labels = [], []
+        vecs: list[np.ndarray] = []
+        labels: list[str | None] = []  # None: a vector not confined to one structural unit
         if N.shape[0] > 1:  # choose readable vectors: one structural unit at a time
-            for label, uidx in units:
+            for unit_label, uidx in units:
                 inside = np.array([all(int(i) in uidx for i in m if i >= 0) for m in mon])
                 if not inside.any():
                     continue
@@ -179,7 +184,7 @@ def _find_laws(model: Model, degree: int, seed: int, prove: bool, region=None, r
                     full[inside] = v
                     if np.linalg.matrix_rank(np.vstack(vecs + [full]), tol=1e-8) > len(vecs):
                         vecs.append(full)
-                        labels.append(label)
+                        labels.append(unit_label)
         for v in rref(N):
             if len(vecs) == N.shape[0]:
                 break
@@ -204,15 +209,17 @@ def _find_laws(model: Model, degree: int, seed: int, prove: bool, region=None, r
             found.append(dict(mon=terms, flat=flat, params=pnames, text=text,
                               group=label or ", ".join(pnames)))
     t1 = time.perf_counter()
-    laws, dropped = [], []
+    laws: list[Law] = []
+    unproven: list[str] = []  # not ``dropped``: that name holds the nullspace's dropped singular value above
     if prove:
-        groups: dict = {}
+        groups: dict[tuple, list[dict[str, Any]]] = {}
         cache: dict = {}
         for f in found:
             cut = unit_sub_model(model, f["flat"])
             key = cut[:2] if cut is not None else sub_model(model, f["flat"])
             groups.setdefault(key, []).append(f)
         for group in groups.values():
+            verdicts: Sequence[tuple[dict[str, Any], Verdict | None]]
             if region is None:
                 verdicts = prove_group(model, group, entries, seed, cache)
             else:
@@ -226,6 +233,6 @@ def _find_laws(model: Model, degree: int, seed: int, prove: bool, region=None, r
                                     f"patterns reached at {region_label}" if region is not None else
                                     "every activation pattern"))
                 else:
-                    dropped.append(f"{f['text']}: {v.verdict if v is not None else 'a reached pattern leaves a residual'}")
-    return LawSearch(tuple(laws), len(found), tuple(dropped), ncomp, int(sizes.max()), float(min_gap),
+                    unproven.append(f"{f['text']}: {v.verdict if v is not None else 'a reached pattern leaves a residual'}")
+    return LawSearch(tuple(laws), len(found), tuple(unproven), ncomp, int(sizes.max()), float(min_gap),
                      int(Wg.shape[0]), t1 - t0, time.perf_counter() - t1)
