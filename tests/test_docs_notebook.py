@@ -68,7 +68,7 @@ def test_discovery_result_displays_its_proven_laws_and_count():
     page = r._repr_html_()
     _xml(page)
     assert page.count("<tr><td>hidden unit") == len(r.laws) == 2 and "PROVEN" in page
-    assert f"<b>{r.count}</b>" in page
+    assert r.exact and f"<b>exactly {r.count}</b>" in page  # a certified count: its bounds met
     md = r._repr_markdown_()
     assert all(f"`{l.text}`" in md for l in r.laws)
 

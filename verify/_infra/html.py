@@ -173,22 +173,28 @@ def discovery_html(d: Mapping[str, Any]) -> str:
     if d["degree"]:
         rows = "".join(f"<tr><td>{esc(l['group'])}</td><td>{to_mathml(l['text'])}</td>"
                        f"<td>{badge(l['certificate']['verdict'])}</td></tr>" for l in d["laws"])
-        rank = d.get("polynomial_rank")
-        out.append(f"<p>Polynomial laws: {len(d['laws'])}" + (f", {rank} functionally independent" if rank is not None
-                                                                 else "") + "</p>")
+        out.append(f"<p>Polynomial laws: {len(d['laws'])}</p>")
         if rows:
             out.append('<table class="vf-table"><tr><th>group</th><th>law</th><th>certificate</th></tr>' + rows + "</table>")
     if d.get("count") is not None:
-        D, c = d["state_dim"], d["count"]
-        out.append(f"<p>Independent conservation laws: <b>{c}</b> = {D} − dim Lie(W) = {D} − {D - c}</p>")
-        hist = "".join(f"<tr><td>{h['depth']}</td><td>{h['dim']}</td><td>{h['samples']}</td><td>{h['sigma_kept']:.2e}</td>"
-                       f"<td>{h['sigma_dropped']:.2e}</td><td>{float(h['gap']):.2e}</td></tr>" for h in d["rank_history"])
-        out.append('<table class="vf-table"><tr><th>bracket length ≤</th><th>dim</th><th>samples</th><th>σ kept</th>'
-                   f"<th>σ dropped</th><th>gap</th></tr>{hist}</table>")
+        out.append(f"<p>Independent conservation laws: <b>{esc(_count_text(d['count']))}</b> "
+                   f"(state dimension {d['state_dim']}; {esc(d['count'].get('kind', ''))} count)</p>")
+        hist = "".join(f"<tr><td>{h.get('depth')}</td><td>{h.get('dim')}</td><td>{h.get('samples')}</td></tr>"
+                       for h in d.get("rank_history", ()))
+        out.append('<table class="vf-table"><tr><th>bracket length ≤</th><th>rank of Lie(W) sampled (mod p)</th>'
+                   f"<th>samples</th></tr>{hist}</table>")
         if d.get("region"):
             out.append(f'<p class="vf-note">region: {esc(d["region"])}</p>')
     out.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in d.get("notes", ())) + "</ul>")
     return "".join(out)
+
+
+def _count_text(c: Mapping[str, Any]) -> str:
+    """The certified count: "exactly N" only when the bounds meet, else the interval and what closes it."""
+    if c.get("exact"):
+        return f"exactly {c['lower']}"
+    closing = f"; {c['closing']}" if c.get("closing") else ""
+    return f"between {c['lower']} and {c['upper']}{closing}"
 
 
 def discovery_markdown(d: Mapping[str, Any]) -> str:
@@ -199,7 +205,7 @@ def discovery_markdown(d: Mapping[str, Any]) -> str:
         out.append(f"Polynomial laws ({len(d['laws'])}, each {'/'.join(sorted({l['certificate']['verdict'] for l in d['laws']})) or 'none'}):")
         out += [f"- {l['group']}: `{l['text']}`" for l in d["laws"]]
     if d.get("count") is not None:
-        out += ["", f"Independent conservation laws: **{d['count']}** = {d['state_dim']} - dim Lie(W)"]
+        out += ["", f"Independent conservation laws: **{_count_text(d['count'])}** (state dimension {d['state_dim']})"]
     out += [""] + [f"- note: {n}" for n in d.get("notes", ())]
     return "\n".join(out) + "\n"
 
