@@ -64,6 +64,27 @@ def test_batchnorm_mlp_numeric_route():
     assert bad.verdict == "numerically violated" and bad.exact is None  # not mapped: no exact re-check
 
 
+def test_discover_refuses_a_batch_coupled_module():
+    with pytest.raises(BadInput, match="(?i)batch-coupled"):
+        vt.discover(_BN(), X)
+
+
+class _CenterBatch(nn.Module):  # couples the points without any in-place op (torch.func runs it)
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return h - h.mean(0)
+
+
+def test_count_refuses_batch_coupling_that_torch_func_accepts():
+    from verify.torch._discover import count_laws
+    with pytest.raises(BadInput, match="other points of the batch"):
+        count_laws(_CenterBatch().double(), (3,), points=8, seed=0)
+
+
 def _degenerate_bn_draw(bn_bias=0.0):
     """The Hypothesis-shrunk draw that was called a violation: fc1.weight = 0 and x = 0, so the batch
     variance is 0; fc1.bias[2] = 0.625, bn.weight[2] = 0.375, fc2.weight[0, 2] = 1, dL/dy = (1, 0, 0, 0)."""
