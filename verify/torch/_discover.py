@@ -170,13 +170,15 @@ def _one_thread():
         torch.set_num_threads(before)
 
 
-def count_laws(module, in_shape, *, points: int, seed: int, max_depth: int = 8):
-    """(count, history) on a pool of ``points`` random inputs at a random theta0."""
+def count_laws(module, in_shape, *, points: int, seed: int, max_depth: int = 8, timings: dict | None = None):
+    """(count, history) on a pool of ``points`` random inputs at a random theta0; ``timings`` (if given)
+    receives the seconds of the Jacobian, the round-0 null space and the bracket rounds."""
     with _one_thread():
-        return _count_laws(module, in_shape, points=points, seed=seed, max_depth=max_depth)
+        return _count_laws(module, in_shape, points=points, seed=seed, max_depth=max_depth,
+                           timings={} if timings is None else timings)
 
 
-def _count_laws(module, in_shape, *, points: int, seed: int, max_depth: int):
+def _count_laws(module, in_shape, *, points: int, seed: int, max_depth: int, timings: dict):
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn((points,) + tuple(in_shape), generator=gen, dtype=torch.float64)
     f = _Fields(module, X)
@@ -190,8 +192,12 @@ def _count_laws(module, in_shape, *, points: int, seed: int, max_depth: int):
         raise BadInput(f"{type(module).__name__}: the output of a point depends on the other points of the batch "
                        "(batch-coupled layers, e.g. BatchNorm in training mode); a law count needs per-point "
                        "outputs. Use check, or put the module in eval mode.")
+    t0 = time.perf_counter()
     J = f.jacobian(theta0)
+    t1 = time.perf_counter()
     N, gap = _null_space(J)
+    timings.update(jacobian=t1 - t0, null_space=time.perf_counter() - t1)
+    t1 = time.perf_counter()
     D = theta0.numel()
     history = [(1, D - N.shape[0], gap)]
     rng = np.random.default_rng([seed, 2])
@@ -217,6 +223,7 @@ def _count_laws(module, in_shape, *, points: int, seed: int, max_depth: int):
             break
         N = vt[r:] @ N
         j += 1
+    timings["brackets"] = time.perf_counter() - t1
     return N.shape[0], tuple(history)
 
 
