@@ -162,7 +162,7 @@ def _loss(name: str, Y, T):
 def used_names(s: Setup, program: Program) -> tuple[str, ...]:
     """The parameters the quantity reads (``W_dot`` counts as W): the only gradient entries dQ/dt needs."""
     out = []
-    for name in program.quantity.names:
+    for name in getattr(program.quantity, "names"):  # Program.quantity: verify.lang.quantity.Quantity
         base = name[:-4] if name.endswith("_dot") and name[:-4] in s.shapes else name
         if base not in out:
             out.append(base)
@@ -236,7 +236,9 @@ def roundoff(s: Setup, program: Program, d: dict, g: dict, res: torch.Tensor | N
         return KAPPA * m
 
     def decided(e) -> bool:
-        return res is not None and bool((res.abs() > RTOL * scale + CLEAR * atol(e)).any())
+        if res is None or scale is None:
+            return False
+        return bool((res.abs() > RTOL * scale + CLEAR * atol(e)).any())
 
     return atol(gradient_spread(lambda: gradient(s, P, d, tuple(g)), g, decided=decided))
 
@@ -314,13 +316,15 @@ def numeric_check(s: Setup, program: Program, *, n_draws: int, seed: int, title:
     try:
         d = hypothesis.find(draws(s), violated, settings=cfg, random=random.Random(seed))
     except NoSuchExample:
+        more: list[str] = []
         if seen.get("skipped"):
-            common["notes"] += (f"{seen['skipped']} draw(s) skipped: the module's output or gradient was not "
-                                "finite there (e.g. a norm of 0)",)
+            more.append(f"{seen['skipped']} draw(s) skipped: the module's output or gradient was not "
+                        "finite there (e.g. a norm of 0)")
         if seen.get("roundoff"):
-            common["notes"] += (f"{seen['roundoff']} draw(s) had a residual above {RTOL:.0e} of the size of its terms "
-                                "but within the round-off of the computed gradient itself (atol, measured by "
-                                "Monte Carlo arithmetic; verify.torch._roundoff)",)
+            more.append(f"{seen['roundoff']} draw(s) had a residual above {RTOL:.0e} of the size of its terms "
+                        "but within the round-off of the computed gradient itself (atol, measured by "
+                        "Monte Carlo arithmetic; verify.torch._roundoff)")
+        common["notes"] = tuple(notes) + tuple(more)
         if seen["n"] == 0:
             raise BadInput("every numeric draw gave a non-finite output or gradient; the module is undefined "
                            "on the drawn points (check its normalisations).") from None

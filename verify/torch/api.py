@@ -150,6 +150,7 @@ def check(module: torch.nn.Module, quantity: str, *, example_input, dynamics: st
     if mapping is not None and mapping.mapped:
         return exact_check(mapping, quantity, **kw)
     if method == "exact":
+        assert mapping is not None  # traced above: only method="numeric" skips the tracing
         more = f" (and {len(mapping.unsupported) - 1} more)" if len(mapping.unsupported) > 1 else ""
         raise BadInput(f"{mapping.module} does not map onto the model definition: {mapping.unsupported[0]}{more}; "
                        "use method='numeric'.")
