@@ -85,6 +85,26 @@ def test_count_refuses_batch_coupling_that_torch_func_accepts():
         count_laws(_CenterBatch().double(), (3,), points=8, seed=0)
 
 
+def test_gram_route_finds_a_known_kernel_and_none_in_a_full_rank_jacobian(monkeypatch):
+    """The round-0 null space by the Gram route (J^T J + subset eigh; taken from GRAM_MIN columns on, here
+    forced at D = 400): rank 350 by construction gives 50 orthonormal null vectors; full rank gives none."""
+    from verify.torch._discover import _null_space
+
+    def no_svd(*args, **kwargs):
+        raise AssertionError("the SVD fallback ran: the Gram route did not decide")
+    monkeypatch.setattr(torch.linalg, "svd", no_svd)
+    g = torch.Generator().manual_seed(0)
+    D = 400
+    J = torch.randn(D + 100, D - 50, generator=g, dtype=torch.float64) @ torch.randn(D - 50, D, generator=g,
+                                                                                    dtype=torch.float64)
+    N, gap = _null_space(J, gram_min=D)
+    assert N.shape == (50, D) and gap > 10
+    assert float((J @ N.T).abs().max()) <= 1e-9 * float(J.abs().max()) * D
+    assert float((N @ N.T - torch.eye(50, dtype=torch.float64)).abs().max()) <= 1e-10
+    N2, _ = _null_space(torch.randn(D + 100, D, generator=g, dtype=torch.float64), gram_min=D)
+    assert N2.shape == (0, D)
+
+
 def _degenerate_bn_draw(bn_bias=0.0):
     """The Hypothesis-shrunk draw that was called a violation: fc1.weight = 0 and x = 0, so the batch
     variance is 0; fc1.bias[2] = 0.625, bn.weight[2] = 0.375, fc2.weight[0, 2] = 1, dL/dy = (1, 0, 0, 0)."""
