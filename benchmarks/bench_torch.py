@@ -90,7 +90,7 @@ def bench_count(widths=(100, 60)):
     gaps = ", ".join(f"length <= {L}: dim {d}, gap {g:.1e}" for L, d, g in hist)
     print(f"law count, 30-{w1}-{w2}-10 ReLU MLP (D = {D}): {count} laws (hidden units: {w1 + w2}); {gaps}")
     print(f"  {s:.1f} s against the limit 60 s (ratio {s / 60:.2f}): Jacobian {parts['jacobian']:.1f} s, "
-          f"round-0 null space (SVD) {parts['null_space']:.1f} s, bracket rounds {parts['brackets']:.1f} s")
+          f"round-0 null space (Gram or SVD) {parts['null_space']:.1f} s, bracket rounds {parts['brackets']:.1f} s")
 
 
 def bench_resnet(channels=2):
