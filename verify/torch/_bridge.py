@@ -33,6 +33,12 @@ def engine_discover_supported(model: Model) -> str:
     return ""
 
 
+def single_thread_blas():
+    """The engine's context manager running NumPy/SciPy's OpenBLAS on one thread (contended cores)."""
+    from verify.laws.lie_rank import single_thread_blas as one_thread
+    return one_thread()
+
+
 def numeric_forward(model: Model, params, X):
     """The core's own float64 NumPy interpretation of ``model`` (used to cross-check a mapping)."""
     from verify.interpret.numeric import forward
@@ -48,5 +54,5 @@ __all__ = [
     "DEFAULT_BUDGET_OPS", "EngineQuantity", "prove_conserved",
     "BinOp", "Call", "Index", "MatMul", "Name", "Neg", "Number", "Pow", "Quantity", "Slice", "Transpose", "instantiate",
     "parse_quantity", "quantity_shape",
-    "engine_discover", "engine_discover_supported", "numeric_forward",
+    "engine_discover", "engine_discover_supported", "numeric_forward", "single_thread_blas",
 ]

@@ -145,23 +145,28 @@ def check(module: torch.nn.Module, quantity: str, *, example_input, dynamics: st
         raise BadInput(f"Got draws={draws!r}; use an integer >= 1.")
     x = validate_input(module, example_input)
     program = compile_quantity(quantity, _shapes(module, dynamics))  # unknown names: closest names
-    mapping = _from_module(module, x)
+    # method="numeric" traces only if a violation needs the exact re-check (tracing and cross-checking
+    # a 1M-parameter module costs more than a dozen draws).
+    mapping = None if method == "numeric" else _from_module(module, x)
     kw = dict(dynamics=dynamics, weight_decay=weight_decay, loss=loss, seed=seed, budget_ops=budget_ops)
-    if method != "numeric" and mapping.mapped:
+    if mapping is not None and mapping.mapped:
         return exact_check(mapping, quantity, **kw)
     if method == "exact":
+        assert mapping is not None  # traced above: only method="numeric" skips the tracing
         more = f" (and {len(mapping.unsupported) - 1} more)" if len(mapping.unsupported) > 1 else ""
         raise BadInput(f"{mapping.module} does not map onto the model definition: {mapping.unsupported[0]}{more}; "
                        "use method='numeric'.")
-    notes = [f"not mapped: {r}" for r in mapping.unsupported]
+    notes = [f"not mapped: {r}" for r in mapping.unsupported] if mapping is not None else []
     if notes:
         notes.append("fallback: the numeric route (float64 property test with torch.func)")
     s = setup(module, x, dynamics=dynamics, weight_decay=weight_decay, loss=loss)
-    v = numeric_check(s, program, n_draws=draws, seed=seed, title=f"{quantity} on {mapping.module} (torch)",
+    v = numeric_check(s, program, n_draws=draws, seed=seed, title=f"{quantity} on {type(module).__name__} (torch)",
                       statement=f"Q = {quantity} is conserved" if dynamics != "gd" else
                       f"one GD step leaves Q = {quantity} unchanged", notes=notes)
-    if not isinstance(v, NumericallyConserved) and mapping.mapped:
-        v = dataclasses.replace(v, exact=exact_check(mapping, quantity, **kw))
+    if not isinstance(v, NumericallyConserved):
+        mapping = mapping if mapping is not None else _from_module(module, x)
+        if mapping.mapped:
+            v = dataclasses.replace(v, exact=exact_check(mapping, quantity, **kw))
     return v
 
 

@@ -32,6 +32,7 @@ class NumericWitness:
     scale: float
     relative: float
     draw: str = ""
+    atol: float = 0.0  # round-off allowance of the computed gradient (0: not needed, RTOL alone decided)
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,9 @@ def render(v) -> str:
         lines.append(f"    loss: {w.loss}")
         if w.draw:
             lines.append(f"    draw: {w.draw}")
-        lines.append(f"    {w.entry}: residual {w.residual:.6g}, size of its terms {w.scale:.6g}, "
-                     f"relative {w.relative:.3g}")
+        lines.append(f"    {w.entry}: residual {w.residual:.6g}, size of its terms {w.scale:.6g}"
+                     + (f", round-off of the gradient (atol) {w.atol:.3g}" if w.atol else "")
+                     + f", relative {w.relative:.3g}")
         if v.exact is not None:
             lines.append("  re-checked exactly on the mapped model:")
             lines += ["    " + ln for ln in render_exact(v.exact).splitlines()]
