@@ -7,6 +7,7 @@ Everything here is the public model definition and the engine entry points.
 from __future__ import annotations
 
 from verify.lang.formula import custom
+from verify.laws.law_algebra import rref
 from verify.model.activations import Activation, get_activation, leaky_relu, relu_power
 from verify.certificates import Proven, Refuted, Step, Undecided, Verdict, Witness, render, to_json
 from verify.errors import BadInput, ShapeMismatch, UnknownName, VerifyError, closest
@@ -46,6 +47,7 @@ def numeric_forward(model: Model, params, X):
 
 
 __all__ = [
+    "rref",
     "Activation", "custom", "get_activation", "leaky_relu", "relu_power",
     "Proven", "Refuted", "Step", "Undecided", "Verdict", "Witness", "render", "to_json",
     "BadInput", "ShapeMismatch", "UnknownName", "VerifyError", "closest",

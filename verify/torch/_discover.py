@@ -35,6 +35,7 @@ import scipy.linalg
 import torch
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
+from ._bridge import rref
 from ._bridge import BadInput, Proven, engine_discover, engine_discover_supported, single_thread_blas
 from ._trace import from_module
 
@@ -287,7 +288,7 @@ def _search(module, in_shape, seed, labels):
     N, _ = _null_space(torch.from_numpy(A / scale))
     N = N.numpy() / scale
     laws = []
-    for v in _rref(N):
+    for v in rref(N):
         v = v / v[np.argmax(np.abs(v))]
         q = [Fraction(float(x)).limit_denominator(1000) for x in v]
         if max(abs(float(a) - b) for a, b in zip(q, v)) > 1e-7:
@@ -297,22 +298,6 @@ def _search(module, in_shape, seed, labels):
     return laws
 
 
-def _rref(B):
-    B = B.copy()
-    r = 0
-    for c in range(B.shape[1]):
-        if r == B.shape[0]:
-            break
-        k = r + int(np.argmax(np.abs(B[r:, c])))
-        if abs(B[k, c]) < 1e-8:
-            continue
-        B[[r, k]] = B[[k, r]]
-        B[r] /= B[r, c]
-        for i in range(B.shape[0]):
-            if i != r:
-                B[i] -= B[i, c] * B[r]
-        r += 1
-    return B[:r]
 
 
 def _entry_labels(module):
