@@ -72,15 +72,19 @@ class Deg:
     def _coerce(x: Any) -> "Deg":
         return x if isinstance(x, Deg) else Deg.const(x)
 
+    def _memo(self, op: str, other: Any, compute: Any) -> "Deg":
+        """``compute(other)``, remembered per (op, operands): a net's expressions reuse the same objects."""
+        hit = _MEMO.get((op, id(self), id(other)))
+        if hit is not None and hit[0] is self and hit[1] is other:
+            return hit[2]
+        out = compute(other)
+        _remember(op, self, other, out)
+        return out
+
     def __add__(self, other: Any) -> "Deg":
         if isinstance(other, np.ndarray):
             return NotImplemented
-        hit = _MEMO.get(("+", id(self), id(other)))
-        if hit is not None and hit[0] is self and hit[1] is other:
-            return hit[2]
-        out = self._add(other)
-        _remember("+", self, other, out)
-        return out
+        return self._memo("+", other, self._add)
 
     def _add(self, other: Any) -> "Deg":
         o = Deg._coerce(other)
@@ -114,12 +118,7 @@ class Deg:
     def __mul__(self, other: Any) -> "Deg":
         if isinstance(other, np.ndarray):
             return NotImplemented
-        hit = _MEMO.get(("*", id(self), id(other)))
-        if hit is not None and hit[0] is self and hit[1] is other:
-            return hit[2]
-        out = self._mul(other)
-        _remember("*", self, other, out)
-        return out
+        return self._memo("*", other, self._mul)
 
     def _mul(self, other: Any) -> "Deg":
         o = Deg._coerce(other)
