@@ -5,11 +5,13 @@ Count (Marcotte, Gribonval & Peyre 2023, Thm 2.14): D - dim Lie(W)(theta0), W sp
 chi_c(theta) = J(theta)^T c (J the Jacobian of the outputs on a pool of random inputs, c random
 cotangents), computed with torch.func in float64:
 
-* round 0: the rows of J (per-point gradients, ``torch.func.vmap`` of ``vjp``) and an SVD whose rows
-  are scaled to norm 1; the null space N(theta0) (dimension = laws of W alone) is kept;
+* round 0: the rows of J (per-point gradients, ``vmap`` over the points of ``jacrev``), scaled to norm
+  1; their null space N(theta0) (dimension = laws of W alone), by an SVD, or from 2000 columns on by
+  J^T J and a subset eigendecomposition (``_null_space``), is kept;
 * round j: random brackets [A, B](theta0) = DB.A - DA.B of elements of W'_{j-1} (brackets of length
-  <= 2^j, ``torch.func.jvp`` of the fields), scaled by the size of their two terms and projected onto N;
-  an SVD of the projection removes the directions they reach. Stops when a round adds nothing.
+  <= 2^j, ``torch.func.jvp`` of the fields; the samples of a round in one ``vmap``), scaled by the
+  size of their two terms and projected onto N; an SVD of the projection removes the directions they
+  reach. Stops when a round adds nothing. Linear algebra on one thread (``_one_thread``).
 
 Every rank decision records its singular-value gap (kept / dropped). The count on a finite input pool
 is an upper bound (more inputs can only enlarge W); it is computed on two pool sizes and the smaller

@@ -95,7 +95,10 @@ def gradient_spread(grad: Callable[[], dict], g: dict, *, seed: int = 0,
         with _Jitter(seed + run):
             gr = grad()
         for n in spread:
-            spread[n] = torch.maximum(spread[n], (gr[n] - g[n]).abs())
+            # A jittered run that is not finite gives no allowance (0), never an infinite one: atol may
+            # only excuse round-off, it must not hide a violation behind a NaN.
+            diff = torch.nan_to_num((gr[n] - g[n]).abs(), nan=0.0, posinf=0.0)
+            spread[n] = torch.maximum(spread[n], diff)
         if run == 0 and decided is not None and decided(spread):
             break
     return spread
