@@ -17,9 +17,8 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 
-LIMIT_S = 10.0  # issue 3: "verify prove all ... <= 10 s of wall time"
+from bench_prove import LIMIT_S, timed_child  # benchmarks/ is on sys.path when a script runs
 
 _REGISTRY = """
 import time
@@ -62,14 +61,7 @@ def registry_gd() -> float:
 def du3gd_width(max_width: int) -> None:
     ok = []
     for w in range(1, max_width + 1):
-        t0 = time.perf_counter()
-        try:
-            p = subprocess.run([sys.executable, "-c", _DU3GD, str(w)], capture_output=True, text=True,
-                               timeout=4 * LIMIT_S)
-            verdict = p.stdout.split()[0] if p.stdout else "error"
-        except subprocess.TimeoutExpired:
-            verdict = "timeout"
-        wall = time.perf_counter() - t0
+        verdict, wall = timed_child(_DU3GD, w)
         print(f"  DU-3gd concrete, widths ({w},{w},{w}), batch of 2: {verdict:8s} {wall:6.2f} s  ratio {wall / LIMIT_S:.2f}")
         if verdict == "proven" and wall <= LIMIT_S:
             ok.append(w)

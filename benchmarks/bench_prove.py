@@ -41,17 +41,22 @@ print(v.verdict, time.perf_counter() - t0)
 """
 
 
+def timed_child(code: str, width: int, timeout: float = 4 * LIMIT_S) -> tuple[str, float]:
+    """(verdict printed by ``code`` run with argument ``width`` in a fresh interpreter, wall seconds
+    including the interpreter's start): the figure the width limits are stated in."""
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run([sys.executable, "-c", code, str(width)], capture_output=True, text=True, timeout=timeout)
+        verdict = p.stdout.split()[0] if p.stdout else "error"
+    except subprocess.TimeoutExpired:
+        verdict = "timeout"
+    return verdict, time.perf_counter() - t0
+
+
 def du3_width(max_width: int) -> list[tuple[int, str, float]]:
     rows = []
     for w in range(1, max_width + 1):
-        t0 = time.perf_counter()
-        try:
-            p = subprocess.run([sys.executable, "-c", _DU3, str(w)], capture_output=True, text=True,
-                               timeout=4 * LIMIT_S)
-            verdict = p.stdout.split()[0] if p.stdout else "error"
-        except subprocess.TimeoutExpired:
-            verdict = "timeout"
-        wall = time.perf_counter() - t0
+        verdict, wall = timed_child(_DU3, w)
         rows.append((w, verdict, wall))
         print(f"  DU-3 concrete, widths ({w},{w},{w}): {verdict:8s} {wall:6.2f} s  ratio {wall / LIMIT_S:.2f}")
         if wall > LIMIT_S:

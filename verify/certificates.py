@@ -23,14 +23,15 @@ __all__ = ["Step", "Witness", "Proven", "ProvenRandomized", "Refuted", "Undecide
 
 #: Every verdict any job reports.
 VerdictName = Literal["proven", "proven (randomized)", "refuted", "undecided", "consistent", "inconsistent",
-                      "divergent", "not run"]
+                      "divergent", "not run", "numerically conserved", "numerically violated"]
 VERDICT_NAMES: tuple[str, ...] = get_args(VerdictName)
 #: The verdicts an audit (a GD experiment) can give.
 AUDIT_VERDICTS: tuple[str, ...] = ("consistent", "inconsistent", "divergent", "undecided")
 #: Verdicts that let a command exit 0. Undecided is never a pass; "not run" is a catalog note
 #: with nothing to check (JT-6).
 #: "proven (randomized)" passes: its error probability is printed with it (``ProvenRandomized``).
-PASSING = frozenset({"proven", "proven (randomized)", "consistent", "not run"})
+#: "numerically conserved" (verify.torch's float64 route) passes too: its kind says it is numeric.
+PASSING = frozenset({"proven", "proven (randomized)", "consistent", "not run", "numerically conserved"})
 
 Dynamics = Literal["flow", "gd", "momentum"]
 Mode = Literal["generic", "concrete"]

@@ -16,7 +16,7 @@ __all__ = [
     "ShapeMismatch",
     "SpecError",
     "DivergenceError",
-    "closest",
+    "closest", "echo",
 ]
 
 
@@ -73,3 +73,9 @@ def closest(got: str, known: Iterable[str], n: int = 3) -> list[str]:
     lowered = {k.lower(): k for k in known}
     hits = difflib.get_close_matches(got.lower(), list(lowered), n=n, cutoff=0.5)
     return [lowered[h] for h in hits]
+
+
+def echo(text: str, limit: int = 60) -> str:
+    """User text as an error message may echo it on one terminal line: control characters (ANSI
+    escapes, line breaks) shown escaped by ``repr``, and cut to ``limit`` characters."""
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")

@@ -14,7 +14,7 @@ import sys
 import time
 
 from verify.claims import CLAIMS
-from verify.errors import BadInput, VerifyError
+from verify.errors import BadInput, VerifyError, echo
 
 from verify.jobs.cli_examples import EXAMPLES
 
@@ -76,7 +76,7 @@ def _writable_folder(path: str, flag: str = "--out"):
     import tempfile
     from pathlib import Path
     out = Path(path)
-    shown = repr(str(out)) if not str(out).isprintable() else str(out)
+    shown = str(out) if str(out).isprintable() else echo(str(out), 200)
     if out.exists() and not out.is_dir():
         raise BadInput(f"{flag} {shown} is a file; give a folder (it is created if missing).")
     try:
@@ -288,8 +288,6 @@ def _module_ref(arg: str) -> bool:
 
 
 def _cmd_all(args) -> int:
-    from pathlib import Path
-
     from verify.certificates import exit_code
     from verify.jobs.report import run_all, write_report
     if args.workers < 1:
@@ -341,8 +339,6 @@ def _cmd_discover(args) -> int:
 
 
 def _cmd_audit(args) -> int:
-    from pathlib import Path
-
     from verify.claims import get_claim, require_job
     from verify.numerics.audit import run_audit
     claim = get_claim(args.id)

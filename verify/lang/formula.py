@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 import sympy as sp
 
-from verify.errors import SpecError, closest
+from verify.errors import SpecError, closest, echo
 from verify.model.activations import Activation, Z
 
 __all__ = ["Z", "FUNCTIONS", "parse_formula", "custom", "MAX_FORMULA_LENGTH"]
@@ -37,8 +37,7 @@ _BINARY = {ast.Add: sp.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sp.Mul,
 
 
 def _fail(text: str, col: int, what: str, todo: str) -> SpecError:
-    shown = repr(text[:60]) + ("..." if len(text) > 60 else "")  # echoed input stays one short line
-    return SpecError(f"activation formula {shown}, column {col + 1}: {what}. {todo}")
+    return SpecError(f"activation formula {echo(text)}, column {col + 1}: {what}. {todo}")
 
 
 def parse_formula(text: str) -> sp.Expr:

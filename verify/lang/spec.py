@@ -68,7 +68,7 @@ from pathlib import Path
 
 from verify.lang.formula import custom
 from verify.model.activations import ACTIVATIONS, Activation, get_activation, homogeneous, leaky_relu, relu_power
-from verify.errors import SpecError, VerifyError
+from verify.errors import SpecError, VerifyError, echo
 from verify.model import Model, Param
 from verify.model.layers import SPEC_RULES
 from verify.model.layers._values import spec_int
@@ -93,7 +93,7 @@ def load_spec(path: str | Path) -> Model:
     except UnicodeDecodeError as exc:
         raise SpecError(f"{path}: byte {exc.start} is not UTF-8; save the spec as UTF-8 text (TOML requires it).") from None
     # a path with a line break or an escape sequence is shown escaped, so the error stays one line
-    return parse_spec(text, str(path) if str(path).isprintable() else _label(str(path), 200))
+    return parse_spec(text, str(path) if str(path).isprintable() else echo(str(path), 200))
 
 
 def _layer_lines(text: str) -> list[int]:
@@ -118,7 +118,7 @@ def _activation(d, where) -> Activation:
     takes = {"leaky_relu": {"alpha"}, "relu_power": {"k"}, "homogeneous": {"k"}}.get(name, set())
     unused = sorted(({"alpha", "k"} & set(d)) - takes)
     if unused:
-        raise SpecError(f"{where}: activation {_label(name)} takes no {', '.join(unused)}; remove it"
+        raise SpecError(f"{where}: activation {echo(name)} takes no {', '.join(unused)}; remove it"
                         + (" or use leaky_relu." if "alpha" in unused else " or use relu_power."))
     try:
         if name == "leaky_relu" and "alpha" in d:
@@ -132,19 +132,13 @@ def _activation(d, where) -> Activation:
         raise SpecError(f"{where}: {exc}") from None
 
 
-def _label(text: str, limit: int = 60) -> str:
-    """User text as it may be echoed on one terminal line: control characters (ANSI escapes, line
-    breaks) shown escaped, and cut to ``limit`` characters."""
-    shown = repr(text[:limit])
-    return shown + ("..." if len(text) > limit else "")
-
 
 def _name(doc, source: str) -> str:
     name = doc.get("name", Path(source).stem)
     if not isinstance(name, str) or not name.strip():
         raise SpecError(f"{source}: name = {str(name)[:60]!r}; give a text label such as name = \"my net\".")
     if len(name) > 200 or any(not ch.isprintable() for ch in name):
-        raise SpecError(f"{source}: name = {_label(name)} has control characters or more than 200 characters; "
+        raise SpecError(f"{source}: name = {echo(name)} has control characters or more than 200 characters; "
                         "give a short printable label.")
     return name
 
@@ -204,7 +198,7 @@ def _parse_layers(docs, dim, st: _State, prefix: str):
         if not isinstance(kind, str) or kind not in SPEC_RULES:
             from verify.errors import closest
             near = closest(str(kind)[:60], SPEC_RULES)
-            raise SpecError(f"{where}: unknown layer type {_label(str(kind))}"
+            raise SpecError(f"{where}: unknown layer type {echo(str(kind))}"
                             + (f"; did you mean {near[0]!r}?" if near else "")
                             + f" Allowed: {', '.join(SPEC_RULES)}.")
         rule = SPEC_RULES[kind]

@@ -25,6 +25,7 @@ from typing import Literal
 
 from verify.certificates import Verdict
 from verify.model import Model
+from verify.model.layout import layout
 from verify.lang.quantity import Quantity as ParsedQuantity
 from verify.prove.concrete import DEFAULT_BUDGET_OPS, Increment, Quantity, prove_conserved
 
@@ -51,8 +52,7 @@ def as_quantity(quantity: str | ParsedQuantity | Quantity, model: Model) -> Quan
         return quantity
     from verify.lang.quantity import instantiate, parse_quantity
     q = quantity if isinstance(quantity, ParsedQuantity) else parse_quantity(quantity)
-    shapes = {p.name: p.shape for p in model.params}
-    shapes.update({f"{p.name}_dot": p.shape for p in model.params})
+    shapes = _shapes(model)
 
     def build(P):
         present = {k: v for k, v in P.items() if k in q.names or k in shapes}
@@ -104,8 +104,7 @@ def exact_build(quantity: str | Quantity, model: Model):
         quantity = quantity.text
     from verify.lang.quantity import parse_quantity
     from verify.lang.quantity_exact import exact_builder
-    shapes = {p.name: p.shape for p in model.params}
-    shapes.update({f"{p.name}_dot": p.shape for p in model.params})
+    shapes = _shapes(model)
     build = exact_builder(parse_quantity(quantity), shapes)
     return lambda P: {_label(key): val for key, val in build(P).items()}
 
@@ -117,15 +116,15 @@ class _TextQuantity(Quantity):
 
 def choose_method(model: Model, n_data: int = 1) -> str:
     """``auto``'s choice: symbolic for small models, randomized above (see the module docstring)."""
-    size = sum(_entries(p.shape) for p in model.params) * n_data
+    size = sum(slot.size for slot in layout(model)) * n_data
     return "symbolic" if size <= AUTO_SYMBOLIC_MAX_ENTRIES else "randomized"
 
 
-def _entries(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+def _shapes(model: Model) -> dict[str, tuple[int, ...]]:
+    """Parameter shapes, and the velocities ``<name>_dot`` a momentum quantity may name."""
+    shapes = {p.name: p.shape for p in model.params}
+    shapes.update({f"{p.name}_dot": p.shape for p in model.params})
+    return shapes
 
 
 def _label(key) -> str:

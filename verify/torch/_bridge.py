@@ -6,6 +6,7 @@ Everything here is the public model definition and the engine entry points.
 
 from __future__ import annotations
 
+from verify.certificates import exit_code
 from verify.lang.formula import custom
 from verify.laws.law_algebra import rref
 from verify.model.activations import Activation, get_activation, leaky_relu, relu_power
@@ -47,7 +48,7 @@ def numeric_forward(model: Model, params, X):
 
 
 __all__ = [
-    "rref",
+    "rref", "exit_code",
     "Activation", "custom", "get_activation", "leaky_relu", "relu_power",
     "Proven", "Refuted", "Step", "Undecided", "Verdict", "Witness", "render", "to_json",
     "BadInput", "ShapeMismatch", "UnknownName", "VerifyError", "closest",

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from ._bridge import BadInput, Proven, UnknownName
+from ._bridge import BadInput, UnknownName, exit_code
 from .api import check, discover
-from .verdicts import NumericallyConserved, render, to_json
+from .verdicts import render, to_json
 
 __all__ = ["load_module", "parse_shape", "run_check", "run_discover"]
 
@@ -80,7 +80,7 @@ def run_check(args, weight_decay) -> int:
     v = check(module, args.quantity, example_input=_example(args), dynamics=args.dynamics,
               weight_decay=weight_decay, seed=args.seed, **({"budget_ops": args.budget} if args.budget else {}))
     print(json.dumps(to_json(v), indent=1, default=str) if args.json else render(v))
-    return 0 if isinstance(v, (Proven, NumericallyConserved)) else 1
+    return exit_code([v.verdict])
 
 
 def run_discover(args) -> int:
