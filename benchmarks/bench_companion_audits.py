@@ -23,7 +23,7 @@ LIMIT_S = 600.0  # issue 6: "Keep each full audit under 10 minutes on this 2-cor
 _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from verify.numerics.audit import run_audit
+from verify.numerics.run import run_audit
 cid, quick, workers, out = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), Path(sys.argv[4])
 t0 = time.perf_counter()
 rep = run_audit(cid, quick=quick, seed=0, out=out, workers=workers)
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
               f"{LIMIT_S:8.0f} {r['self_maxrss_mb']:8.0f} {r['child_maxrss_mb']:9.0f}  "
               f"{'yes' if ok else 'NO'}")
     if args.json:
-        from verify.numerics.results import write_json_atomic
+        from verify._infra.atomic import write_json_atomic
         write_json_atomic(Path(args.json), rows)
     return worst
 

@@ -28,8 +28,8 @@ import time
 
 import numpy as np
 
-from verify.numerics.audit_du12 import PAPER_M, PAPER_STEPS, PAPER_WIDTHS, _variances, du12_problem
-from verify.numerics.relu_net import init_layers, matmul_only_loop, relu_net_gd
+from verify.numerics.audits.du_12 import PAPER_M, PAPER_STEPS, PAPER_WIDTHS, _variances, du12_problem
+from verify.numerics.models.du_relu_net import init_layers, matmul_only_loop, relu_net_gd
 
 LIMIT = 1.2  # issue 5: GD iteration / matrix products alone <= 1.2x
 

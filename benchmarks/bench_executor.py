@@ -23,9 +23,10 @@ import os
 import statistics
 import time
 
-from verify.numerics.rank1 import rank1_run
-from verify.numerics.auditing import seed_for
-from verify.numerics.executor import Task, open_pool, run_tasks
+from verify.numerics.models.du_rank1 import rank1_run
+from verify.numerics.context import seed_for
+from verify._infra.pools import open_pool
+from verify.numerics.sweep import Task, run_tasks
 
 DS = (10, 30, 100, 300, 1000, 3000, 10000)  # the full tier of audit_du10
 SEEDS = 10

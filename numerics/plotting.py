@@ -10,12 +10,12 @@ References:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from verify._infra.atomic import atomic_path
 
 __all__ = ["new_figure", "save_figure"]
 
@@ -39,14 +39,7 @@ def save_figure(fig: Figure, out_dir: Path, stem: str) -> tuple[str, str]:
     paths = []
     for ext in ("png", "svg"):
         final = out_dir / f"{stem}.{ext}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".{ext}", dir=out_dir)
-        os.close(fd)
-        try:
+        with atomic_path(final, suffix=f".{ext}") as tmp:
             fig.savefig(tmp, format=ext, dpi=120)
-            os.replace(tmp, final)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
         paths.append(str(final))
     return paths[0], paths[1]

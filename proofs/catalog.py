@@ -46,7 +46,7 @@ def run_tasks(tasks: Sequence[ProofTask], workers: int = 1, *, scheduler: str | 
     Local processes are the platform's default pool (``fork`` on Linux): a proof run is seconds,
     and a ``spawn`` worker would first spend ~0.8 s importing SymPy (``verify prove all`` took
     4.1 s instead of 3.4 s). A Dask cluster goes through the sweeps' executor
-    (:func:`verify.numerics.executor.open_pool`), so ``--scheduler`` means the same here as for
+    (:func:`verify.numerics.sweep.open_pool`), so ``--scheduler`` means the same here as for
     ``verify audit``.
     """
     if scheduler is None and (workers <= 1 or len(tasks) < 4):
@@ -56,7 +56,7 @@ def run_tasks(tasks: Sequence[ProofTask], workers: int = 1, *, scheduler: str | 
         # chunks of 1: proofs take 10 ms - 1 s each, per-task dispatch balances the pool best
         with ProcessPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(_run_index, index, chunksize=1))
-    from verify.numerics.executor import open_pool
+    from verify._infra.pools import open_pool
     with open_pool(scheduler=scheduler) as pool:
         futures = [pool.submit(_run_index, i) for i in index]
         return [f.result() for f in futures]

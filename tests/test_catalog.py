@@ -60,7 +60,7 @@ def test_every_catalog_id_has_tests_or_a_stated_reason():
 
 def test_every_audit_claim_has_an_audit_unless_pending():
     """Strict both ways: an audit claim is audited, or pending with its reason (and not audited)."""
-    from verify.numerics.audit import AUDITS
+    from verify.numerics.run import AUDITS
     for claim in CLAIMS.values():
         if claim.job == "audit":
             assert (claim.id in AUDITS) != (claim.id in PENDING), claim.id
@@ -77,7 +77,7 @@ def test_registry_bindings_resolve_and_agree_with_the_jobs():
     (proof tasks, audits) hold nothing else."""
     from importlib import import_module
 
-    from verify.numerics.audit import AUDITS
+    from verify.numerics.run import AUDITS
     from verify.proofs import ALL_TASKS
     for claim in CLAIMS.values():
         if claim.proofs:

@@ -11,7 +11,7 @@ import pytest
 
 from verify import check, discover, mlp
 from verify.certificates import Proven, Refuted, Undecided
-from verify.numerics.results import AuditReport, SubVerdict
+from verify.numerics.audit_report import AuditReport, SubVerdict
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "tour.ipynb"
 

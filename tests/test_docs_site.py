@@ -44,7 +44,7 @@ def test_docs_build_strict_with_tour_references_catalog_and_api(site):
     assert all(f'<tr id="{cid}">' in catalog for cid in CLAIMS)
     api = {p: (site / "api" / p / "index.html").read_text() for p in ("certificates", "audits", "testing", "checks")}
     for page, name in (("certificates", "verify.certificates.Proven"), ("certificates", "verify.certificates.exit_code"),
-                       ("audits", "numerics.results.AuditReport"), ("audits", "verify.jobs.report.write_report"),
+                       ("audits", "numerics.audit_report.AuditReport"), ("audits", "verify.jobs.report.write_report"),
                        ("testing", "verify.testing.strategies.networks"), ("testing", "verify.testing.pytest_plugin"),
                        ("checks", "verify.testing.checking.check")):
         assert f'id="{name}"' in api[page], (page, name)

@@ -8,7 +8,7 @@ import pytest
 
 from verify.errors import DivergenceError
 from verify.numerics import run_audit
-from verify.numerics.rank1 import rank1_run
+from verify.numerics.models.du_rank1 import rank1_run
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from verify.numerics import run_audit
-from verify.numerics.audit_du12 import PAPER
+from verify.numerics.audits.du_12 import PAPER
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_du_12_control_large_step_rejected(report):
 
 
 def test_du_12_paper_scale_parameter_and_step():
-    from verify.numerics.audit_du12 import ETA, paper_scale
+    from verify.numerics.audits.du_12 import ETA, paper_scale
 
     c, eta_c = paper_scale([13.97, 13.95, 13.94])
     paper = sum(PAPER["balanced"]["final ||W1||^2, ||W2||^2, ||W3||^2"]) / 3
@@ -59,8 +59,8 @@ def test_du_12_scaled_targets_and_step_follow_the_unscaled_path():
     # so GD on (c Y, eta / c^(4/3)) from c^(1/3) W0 is c^(1/3) times GD on (Y, eta) from W0.
     import numpy as np
 
-    from verify.numerics.audit_du12 import du12_problem
-    from verify.numerics.relu_net import init_layers, relu_net_gd
+    from verify.numerics.audits.du_12 import du12_problem
+    from verify.numerics.models.du_relu_net import init_layers, relu_net_gd
 
     widths, m, c, eta = (12, 6, 6, 3), 20, 7.0, 0.05
     X, Y = du12_problem(widths, m, seed=3)

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from verify.jobs.cli import main
-from verify.numerics import executor
+from verify._infra import pools
+from verify.numerics import sweep as executor
 
 
 class _FakeTTY(io.StringIO):
@@ -91,7 +92,7 @@ def test_verify_all_workers_sends_proofs_and_du_10_sweep_to_the_pool(monkeypatch
         yield pool
         pool.shutdown()
 
-    monkeypatch.setattr(executor, "open_pool", fake_open_pool)
+    monkeypatch.setattr(pools, "open_pool", fake_open_pool)
     recs = run_all(out=tmp_path, ids={"DU-3", "DU-10"}, workers=2)
     assert asked == {"workers": 2, "scheduler": None}
     assert pool.submitted.count("_proof_record") == 1  # the DU-3 proofs and property check
@@ -103,7 +104,7 @@ def test_workers_below_one_is_bad_input(capsys):
     assert main(["all", "--workers", "0", "--quiet"]) == 2
     assert "--workers" in capsys.readouterr().err
     with pytest.raises(Exception, match="workers >= 1"):
-        with executor.open_pool(workers=0):
+        with pools.open_pool(workers=0):
             pass
 
 
@@ -116,7 +117,7 @@ def _fails_at_11(x: int) -> dict:
 def test_failing_run_keeps_finished_runs_of_its_chunk_and_raises(tmp_path):
     tasks = [executor.Task(f"r{x}", _fails_at_11, {"x": x}) for x in range(20)]
     with ThreadPoolExecutor(1) as pool:  # 1 slot -> 8 strided chunks; run 11 shares one with 3 and 19
-        assert [t.key for t in executor._chunks(tasks, executor.pool_slots(pool))[3]] == ["r3", "r11", "r19"]
+        assert [t.key for t in executor._chunks(tasks, pools.pool_slots(pool))[3]] == ["r3", "r11", "r19"]
         with pytest.raises(ValueError, match="run 11 failed"):
             executor.run_tasks(tasks, runs_dir=tmp_path, pool=pool)
     assert executor.run_file(tmp_path, "r3").exists()  # finished before the failure: kept
@@ -127,13 +128,13 @@ def test_du_10_worker_imports_numpy_only_and_package_api_stays_callable():
     # A spawned sweep worker imports the run function's module: it must not pull in SymPy, SciPy's
     # statistics or matplotlib (they cost ~2 s per worker, more than a whole DU-10 sweep).
     import subprocess
-    code = ("import sys, verify.numerics.rank1, verify.numerics.executor\n"
+    code = ("import sys, verify.numerics.models.du_rank1, verify.numerics.sweep\n"
             "heavy = [m for m in ('sympy', 'scipy.stats', 'matplotlib') if m in sys.modules]\n"
             "import verify, verify.testing.checking, verify.laws.discovery\n"
             "print(heavy, callable(verify.check), callable(verify.discover), verify.check.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["[]", "True", "True", "verify.testing.checking"]
     # The control: the audit itself (fits and figures) does import them.
-    code = "import sys, verify.numerics.audit_du10; print('scipy.stats' in sys.modules)"
+    code = "import sys, verify.numerics.audits.du_10; print('scipy.stats' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "True"

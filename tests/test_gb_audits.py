@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from verify.numerics.auditing import AuditContext
-from verify.numerics.audit import AUDITS
-from verify.numerics.gb_incremental import (
+from verify.numerics.context import AuditContext
+from verify.numerics.run import AUDITS
+from verify.numerics.models.gb_linear_net import (
     aligned_init,
     gb_problem,
     gd_two_layer,
@@ -16,7 +16,7 @@ from verify.numerics.gb_incremental import (
     mode_values,
     rrr_solution,
 )
-from verify.numerics.results import combine_verdicts
+from verify.numerics.audit_report import combine_verdicts
 
 
 @pytest.fixture(scope="module")
@@ -165,12 +165,12 @@ def test_gb_2_run_audit_writes_json_and_resumes(tmp_path):
     import json
 
     from verify.errors import BadInput
-    from verify.numerics.audit import run_audit
+    from verify.numerics.run import run_audit
 
     rep = run_audit("gb-2", quick=True, seed=0, out=tmp_path)
     data = json.loads((tmp_path / "GB-2-quick.json").read_text())
     assert data["claim_id"] == "GB-2" and data["verdict"] == rep.verdict == "consistent"
-    runs = sorted((tmp_path / "runs" / "GB-2-quick").glob("*.json"))
+    runs = sorted((tmp_path / "runs" / "GB-2-quick-seed0").glob("*.json"))
     assert len(runs) == 11  # 9 sweep runs, a second data set, the non-whitened control
     stamp = [p.stat().st_mtime_ns for p in runs]
     again = run_audit("GB-2", quick=True, seed=0, out=tmp_path)
@@ -181,7 +181,7 @@ def test_gb_2_run_audit_writes_json_and_resumes(tmp_path):
 
 
 def test_gb_2_fractional_learning_step_lies_within_its_integer_step():
-    from verify.numerics.gb_audits import gb2_run
+    from verify.numerics.audits.gb_1_2 import gb2_run
 
     r = gb2_run((3.0, 1.2, 0.6), None, 6, 5, 6, 50, 5.0, 0.2, 0)
     for t, f in zip(r["tau"], r["tau_frac"]):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from verify.errors import BadInput
-from verify.numerics.auditing import AuditContext
-from verify.numerics.audit import AUDITS
-from verify.numerics.jt_audits import transcribed_D
-from verify.numerics.jt_linear import (
+from verify.numerics.context import AuditContext
+from verify.numerics.run import AUDITS
+from verify.numerics.audits.jt_1_2 import transcribed_D
+from verify.numerics.models.jt_linear_net import (
     is_separable,
     jt_init,
     planted_max_margin_data,
@@ -18,7 +18,7 @@ from verify.numerics.jt_linear import (
     soft_margin_direction,
     svm_direction,
 )
-from verify.numerics.results import combine_verdicts
+from verify.numerics.audit_report import combine_verdicts
 
 
 def _audit(cid, out):
@@ -122,7 +122,7 @@ def _t_grid(T=20_000):
     (lambda t: 0.02 + 0.01 * np.exp(-t / 500.0), "inconsistent"),  # plateau after a transient
 ])
 def test_jt_4_asymptotic_rule_on_curves_with_known_limits(gap, expected):
-    from verify.numerics.jt4_audit import asymptotic_verdict
+    from verify.numerics.audits.jt_4 import asymptotic_verdict
     from verify.numerics.rates import fit_limit_inverse_log
 
     t = _t_grid()
@@ -134,7 +134,7 @@ def test_jt_4_asymptotic_rule_on_curves_with_known_limits(gap, expected):
 
 
 def test_jt_4_asymptotic_rule_undecided_when_runs_disagree():
-    from verify.numerics.jt4_audit import asymptotic_verdict
+    from verify.numerics.audits.jt_4 import asymptotic_verdict
 
     # half the runs extrapolate below 0, half level off: the data cannot tell
     assert asymptotic_verdict([-1.5, -1.2, 0.8, 0.9])[0] == "undecided"
@@ -155,7 +155,7 @@ def test_jt_4_extrapolated_limit_never_exceeds_a_convex_limit():
 
 
 def test_jt_4_quick_report_applies_the_rule_and_its_controls(jt_reports):
-    from verify.numerics.jt4_audit import asymptotic_verdict
+    from verify.numerics.audits.jt_4 import asymptotic_verdict
 
     out, verdict = jt_reports("JT-4")
     (claim,) = _claims(out)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from verify.errors import BadInput, UnknownName
-from verify.numerics import AUDITS, read_json, result_path, run_audit
+from verify._infra.atomic import read_json
+from verify.numerics import AUDITS, result_path, run_audit
 
 
 def test_audits_registry_covers_du_5_to_12():
@@ -40,7 +41,7 @@ def test_du_6_report_json_written_atomically(tmp_path):
 
 def test_du_10_sweep_resumes_from_disk(tmp_path):
     first = run_audit("DU-10", quick=True, seed=0, out=tmp_path)
-    runs = sorted((tmp_path / "runs" / "DU-10-quick").glob("*.json"))
+    runs = sorted((tmp_path / "runs" / "DU-10-quick-seed0").glob("*.json"))
     assert len(runs) == 36  # 3 d x 4 seeds x 3 c_step
     # Simulate an interrupted sweep: drop two run files; only those two are recomputed and
     # every finished run file is left untouched (same mtime).

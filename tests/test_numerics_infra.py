@@ -20,13 +20,12 @@ from verify.numerics import (
     fit_linear_rate,
     linear_phase_window,
     new_figure,
-    read_json,
     run_tasks,
     save_figure,
     seed_for,
     wilson_interval,
-    write_json_atomic,
 )
+from verify._infra.atomic import read_json, write_json_atomic
 
 
 # ------------------------------------------------------------------ rates
@@ -202,7 +201,7 @@ def test_save_figure_writes_png_and_svg(tmp_path):
 
 
 def test_du_10_narrow_ci_is_printed_with_enough_digits_to_tell_its_ends_apart():
-    from verify.numerics.results import _fmt
+    from verify.numerics.audit_report import format_measured as _fmt
     # DU-10's median run slope (quick tier, seed 0): with 4 digits all three read -0.1053.
     narrow = _fmt({"value": -0.10533194001696661, "ci95": [-0.10533363407631788, -0.10533024595761534]})
     value, lo, hi = (float(x) for x in narrow.replace("(95% CI", "").replace("..", "").replace(")", "").split())

@@ -23,7 +23,7 @@ from verify.numerics import (
     relu_net_loss_grad,
     run_mf_gd,
 )
-from verify.numerics.rank1 import rank1_run
+from verify.numerics.models.du_rank1 import rank1_run
 
 
 def _fd_grad(f, X, h=1e-6):

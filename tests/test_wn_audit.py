@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from verify.errors import BadInput
-from verify.numerics.auditing import AuditContext
-from verify.numerics.audit import AUDITS
-from verify.numerics.results import combine_verdicts
-from verify.numerics.wn_flow import flow_plain, flow_polar
-from verify.numerics.wn_polar import gd_plain, gd_polar, l1_min_interpolator, sparse_problem
+from verify.numerics.context import AuditContext
+from verify.numerics.run import AUDITS
+from verify.numerics.audit_report import combine_verdicts
+from verify.numerics.models.wn_flow import flow_plain, flow_polar
+from verify.numerics.models.wn_polar import gd_plain, gd_polar, l1_min_interpolator, sparse_problem
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_wn_1_quick_verdicts(wn_report):
 
 
 def test_wn_1_secondary_rows_stay_out_of_the_verdict_and_controls_cannot_be_secondary():
-    from verify.numerics.results import SubVerdict
+    from verify.numerics.audit_report import SubVerdict
 
     ok = SubVerdict("flow", "consistent", "rule")
     gd = SubVerdict("secondary GD", "inconsistent", "rule", secondary=True)

@@ -151,7 +151,7 @@ _ROWS = (
           "d/dt(||W||_F^2 + ||b||^2) = 0.", in_catalog=False),
 )
 
-_DU_MATFACT = "audit_du_matfact"
+_DU_MATFACT = "audits.du_5_6_11"
 #: Job bindings: claim id -> (proof module, audit "module:function", property check).
 _BINDINGS: dict[str, tuple[str | None, str | None, PropertyCheck | None]] = {
     "DU-1": ("du_hu_lee", None, PropertyCheck("mlp", (3, 3, 2), "relu", True,
@@ -165,20 +165,20 @@ _BINDINGS: dict[str, tuple[str | None, str | None, PropertyCheck | None]] = {
     "DU-4": ("du_hu_lee", None, None),
     "DU-5": (None, f"{_DU_MATFACT}:audit_du5_du11", None),
     "DU-6": ("du_hu_lee", f"{_DU_MATFACT}:audit_du6", None),
-    "DU-7": (None, "audit_du_lemma31:audit_du7", None),
-    "DU-8": (None, "audit_du_lemma31:audit_du8", None),
-    "DU-9": (None, "audit_du_lemma31:audit_du9", None),
-    "DU-10": (None, "audit_du10:audit_du10", None),
+    "DU-7": (None, "audits.du_7_8_9:audit_du7", None),
+    "DU-8": (None, "audits.du_7_8_9:audit_du8", None),
+    "DU-9": (None, "audits.du_7_8_9:audit_du9", None),
+    "DU-10": (None, "audits.du_10:audit_du10", None),
     "DU-11": (None, f"{_DU_MATFACT}:audit_du5_du11", None),
-    "DU-12": (None, "audit_du12:audit_du12", None),
-    "JT-1": ("ji_telgarsky", "jt_audits:audit_jt1", None),
-    "JT-2": (None, "jt_audits:audit_jt2", None),
-    "JT-3": (None, "jt_audits:audit_jt3", None),
-    "JT-4": (None, "jt_audits:audit_jt4", None),
-    "JT-5": (None, "jt_audits:audit_jt5", None),
-    "GB-1": (None, "gb_audits:audit_gb1", None),
-    "GB-2": (None, "gb_audits:audit_gb2", None),
-    "WN-1": (None, "wn_audit:audit_wn1", None),
+    "DU-12": (None, "audits.du_12:audit_du12", None),
+    "JT-1": ("ji_telgarsky", "audits.jt_1_2:audit_jt1", None),
+    "JT-2": (None, "audits.jt_1_2:audit_jt2", None),
+    "JT-3": (None, "audits.jt_1_2:audit_jt3", None),
+    "JT-4": (None, "audits.jt_1_2:audit_jt4", None),
+    "JT-5": (None, "audits.jt_1_2:audit_jt5", None),
+    "GB-1": (None, "audits.gb_1_2:audit_gb1", None),
+    "GB-2": (None, "audits.gb_1_2:audit_gb2", None),
+    "WN-1": (None, "audits.wn_1:audit_wn1", None),
     "EX-1": ("related", None, PropertyCheck("diagonal", (4, 2), None, False, "u1[i]**2 - u2[i]**2")),
     "EX-2": ("related", None, PropertyCheck("diagonal", (3, 3), None, False, "u1[i]**2 - u3[i]**2")),
     "EX-3": ("related", None, None),

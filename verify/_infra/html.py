@@ -132,7 +132,7 @@ def audit_html(d: Mapping[str, Any], fmt: Callable[[Any], str], *, anchor: str |
                figures: Sequence[str] | None = None) -> str:
     """An audit report: one table row per sub-claim (quantity | paper | ours (95% CI) | rule |
     verdict), the figures beside the table (``figures``, default the report's PNGs), then the
-    notes. ``fmt`` formats a measured value (``verify.numerics.results`` owns the CI format); row
+    notes. ``fmt`` formats a measured value (``verify.numerics.audit_report`` owns the CI format); row
     ids are ``{anchor}-{n}``."""
     anchor = anchor or d["claim_id"]
     tier = "quick" if d.get("quick") else "full"

@@ -63,7 +63,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _executor_args(p: argparse.ArgumentParser, workers_default: int | None = 1,
                    workers_help: str = "local processes for proofs and sweeps (default 1: this process)") -> None:
-    """--workers / --scheduler: where proofs and sweep runs execute (numerics/executor.py)."""
+    """--workers / --scheduler: where proofs and sweep runs execute (numerics/sweep.py)."""
     g = p.add_mutually_exclusive_group()
     g.add_argument("--workers", type=_positive("--workers", MAX_WORKERS), default=workers_default, metavar="N", help=workers_help)
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -340,7 +340,7 @@ def _cmd_discover(args) -> int:
 
 def _cmd_audit(args) -> int:
     from verify.claims import get_claim, require_job
-    from verify.numerics.audit import run_audit
+    from verify.numerics.run import run_audit
     claim = get_claim(args.id)
     if claim.audit is None:
         require_job(claim, "audit")

@@ -119,7 +119,7 @@ def _proof_record(cid: str, seed: int) -> ClaimRecord:
 def _audit_record(cid: str, seed: int, full: bool, out: Path, workers: int, progress: bool,
                   pool=None) -> ClaimRecord:
     c = CLAIMS[cid]
-    from verify.numerics.audit import run_audit
+    from verify.numerics.run import run_audit
     if c.audit is None:
         return ClaimRecord(cid, c.kind, c.job, "not run", "", 0.0, reason="audit not implemented yet")
     t0 = time.perf_counter()
@@ -159,7 +159,7 @@ def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, p
     """
     from tqdm import tqdm
 
-    from verify.numerics.executor import open_pool, pool_slots
+    from verify._infra.pools import open_pool, pool_slots
     chosen = [c for c in CLAIMS.values() if ids is None or c.id in ids]
     records: dict[str, ClaimRecord] = {}
     with open_pool(workers=workers, scheduler=scheduler) as pool, \
@@ -201,7 +201,7 @@ def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, p
 
 
 def _header(seed: int, full: bool, executor: str) -> dict:
-    from verify.numerics.results import git_revision, library_versions
+    from verify._infra.provenance import git_revision, library_versions
     return {"seed": seed, "tier": "full" if full else "quick", "executor": executor, "git_revision": git_revision(),
             "versions": library_versions(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "generated": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -266,7 +266,7 @@ def _proof_section(r: ClaimRecord) -> str:
 
 
 def _section(r: ClaimRecord) -> str:
-    from verify.numerics.results import _fmt
+    from verify.numerics.audit_report import format_measured
     c = CLAIMS[r.id]
     head = (f'<section id="{r.id}"><h2>{r.id}: {fragments.esc(c.statement)}</h2>'
             f"<p>{html.escape(c.paper)}, {html.escape(c.source)} · {fragments.badge(r.verdict)} · "
@@ -274,7 +274,7 @@ def _section(r: ClaimRecord) -> str:
     if r.job == "proof" and "verdicts" in r.extra:
         body = _proof_section(r)
     elif "audit" in r.extra:
-        body = fragments.audit_html(r.extra["audit"], _fmt, anchor=r.id, figures=r.figures)
+        body = fragments.audit_html(r.extra["audit"], format_measured, anchor=r.id, figures=r.figures)
     else:  # a note (reason) or a record without structured evidence
         details = r.details or r.reason
         body = f"<pre>{html.escape(details if r.job == 'proof' else pretty(details))}</pre>" + \
@@ -285,7 +285,7 @@ def _section(r: ClaimRecord) -> str:
 def write_report(records: list[ClaimRecord], out: Path, *, seed: int, full: bool,
                  executor: str = "this process") -> dict[str, Path]:
     """Write index.html, report.md and results.json atomically into ``out``."""
-    from verify.numerics.results import json_text, write_texts_atomic
+    from verify._infra.atomic import json_text, write_texts_atomic
     head = _header(seed, full, executor)
     head_rows = _header_rows(head)
     rows, md_sections = [], []

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .auditing import AuditContext, AuditOutcome, seed_for
-from .executor import Task, run_tasks
-from .plotting import new_figure, save_figure
-from .relu_net import init_layers, relu_net_gd
-from .results import SubVerdict
+from verify.numerics.context import AuditContext, AuditOutcome, seed_for
+from verify.numerics.sweep import Task, run_tasks
+from verify.numerics.plotting import new_figure, save_figure
+from verify.numerics.models.du_relu_net import init_layers, relu_net_gd
+from verify.numerics.audit_report import SubVerdict
 
 __all__ = ["audit_du12", "du12_problem", "du12_run", "paper_scale", "PAPER_WIDTHS", "QUICK_WIDTHS",
            "ETA"]
@@ -239,7 +239,7 @@ def audit_du12(ctx: AuditContext) -> AuditOutcome:
     figs = _figure(ctx, bal, unb)
     notes = [
         "Data, targets and step size are our choices (the paper gives none): x ~ N(0, I), "
-        "teacher-network targets, eta = 0.03 from a loss-only pilot; see numerics/audit_du12.py.",
+        "teacher-network targets, eta = 0.03 from a loss-only pilot; see numerics/audits/du_12.py.",
         "The paper's unbalanced numbers are internally inconsistent with its text: the final "
         "||W1||^2 - ||W2||^2 = 55.50 - 45.65 = 9.85 exceeds the stated bound 9.",
         f"Our final norms differ from the paper's: ours {_fmt3(bal['final_sqnorms'])} (balanced) "

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .auditing import AuditContext, AuditOutcome, seed_for
-from .executor import Task, run_tasks
-from .gb_incremental import (
+from verify.numerics.context import AuditContext, AuditOutcome, seed_for
+from verify.numerics.sweep import Task, run_tasks
+from verify.numerics.models.gb_linear_net import (
     aligned_init,
     gb_problem,
     gd_one_layer,
@@ -34,8 +34,8 @@ from .gb_incremental import (
     random_init,
     rrr_solution,
 )
-from .plotting import new_figure, save_figure
-from .results import SubVerdict
+from verify.numerics.plotting import new_figure, save_figure
+from verify.numerics.audit_report import SubVerdict
 
 __all__ = ["audit_gb1", "audit_gb2", "gb1_run", "gb2_run", "NEAR", "FORMULA_BAND"]
 

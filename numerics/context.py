@@ -1,7 +1,7 @@
 """What every audit function receives and returns (shared by the DU, JT, GB and WN audits).
 
 An audit function takes an :class:`AuditContext` and returns an :class:`AuditOutcome`;
-``verify.numerics.audit.run_audit`` adds timing, versions and the git revision, combines the
+``verify.numerics.run.run_audit`` adds timing, versions and the git revision, combines the
 sub-verdicts and writes the report.
 
 References:
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .results import SubVerdict
+from verify.numerics.audit_report import SubVerdict
 
 __all__ = ["AuditContext", "AuditOutcome", "seed_for"]
 
@@ -50,8 +50,9 @@ class AuditContext:
 
     @property
     def runs_dir(self) -> Path:
-        """Per-run result files; quick and full tiers never share them."""
-        return Path(self.out) / "runs" / f"{self.claim_id}-{self.tier}"
+        """Per-run result files: one folder per claim, tier and base seed, so a rerun with another
+        seed never meets this seed's runs (each file is also checked against its parameters)."""
+        return Path(self.out) / "runs" / f"{self.claim_id}-{self.tier}-seed{self.seed}"
 
 
 @dataclass(frozen=True)

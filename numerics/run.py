@@ -16,10 +16,11 @@ from importlib import import_module
 from verify.claims import CLAIMS, get_claim, require_job
 from verify.errors import BadInput
 
-from .auditing import AuditContext
-from .executor import open_pool
-from .results import AuditReport, combine_verdicts, git_revision, library_versions, \
-    write_json_atomic, write_text_atomic
+from verify.numerics.context import AuditContext
+from verify._infra.pools import open_pool
+from verify._infra.atomic import write_json_atomic, write_text_atomic
+from verify._infra.provenance import git_revision, library_versions
+from verify.numerics.audit_report import AuditReport, combine_verdicts
 
 __all__ = ["AUDITS", "run_audit", "result_path"]
 

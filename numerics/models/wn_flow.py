@@ -34,7 +34,7 @@ from scipy.integrate import solve_ivp
 
 from verify.errors import DivergenceError
 
-from .wn_polar import SparseProblem
+from verify.numerics.models.wn_polar import SparseProblem
 
 __all__ = ["FlowRun", "flow_plain", "flow_polar", "FLOW_RTOL", "FLOW_ATOL"]
 

@@ -41,12 +41,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .auditing import AuditContext, AuditOutcome
-from .jt_audits import DECAY_SLOPE, EXPLORATORY, FULL_STEPS, JT4_OFF_ANGLE_DEG, QUICK_STEPS, \
+from verify.numerics.context import AuditContext, AuditOutcome
+from verify.numerics.audits.jt_1_2 import DECAY_SLOPE, EXPLORATORY, FULL_STEPS, JT4_OFF_ANGLE_DEG, QUICK_STEPS, \
     _label, _late_fit, _quick_note, _run_grid, jt_configs
-from .plotting import new_figure, save_figure
-from .rates import fit_limit_inverse_log, mean_ci95
-from .results import SubVerdict
+from verify.numerics.plotting import new_figure, save_figure
+from verify.numerics.rates import fit_limit_inverse_log, mean_ci95
+from verify.numerics.audit_report import SubVerdict
 
 __all__ = ["audit_jt4", "asymptotic_verdict", "JT4_RULE"]
 

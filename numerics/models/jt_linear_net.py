@@ -32,7 +32,7 @@ import numpy as np
 
 from verify.errors import BadInput, DivergenceError
 
-from .jt_data import (  # noqa: F401  (re-exported: the data live in jt_data)
+from verify.numerics.models.jt_data import (  # noqa: F401  (re-exported: the data live in jt_data)
     SeparableData, planted_max_margin_data, separable_data, nonseparable_data, is_separable, svm_direction, soft_margin_direction,
 )
 

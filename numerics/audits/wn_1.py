@@ -1,8 +1,8 @@
 """Audit of WN-1: weight normalisation keeps the sparse bias at large initialisation, and is faster.
 
 The theorem is about gradient *flow* on polar coordinates, so the primary rows integrate both
-flows with an ODE solver (:mod:`verify.numerics.wn_flow`, ``scipy.integrate.solve_ivp``); our GD
-discretisations (:mod:`verify.numerics.wn_polar`) are kept as clearly labelled secondary rows
+flows with an ODE solver (:mod:`verify.numerics.models.wn_flow`, ``scipy.integrate.solve_ivp``); our GD
+discretisations (:mod:`verify.numerics.models.wn_polar`) are kept as clearly labelled secondary rows
 that take no part in the overall verdict (issue 14). Both methods run on the same data from the
 same initial point ``u = v = alpha 1`` for every initialisation scale ``alpha`` of the sweep
 (the paper's scales are not transcribed in CLAIMS.md; the sweep spans 1e-3 .. 10). The paper's
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .auditing import AuditContext, AuditOutcome, seed_for
-from .executor import Task, run_tasks
-from .plotting import new_figure, save_figure
-from .results import SubVerdict
-from .wn_flow import FLOW_RTOL, flow_plain, flow_polar
-from .wn_polar import gd_plain, gd_polar, l1_min_interpolator, sparse_problem
+from verify.numerics.context import AuditContext, AuditOutcome, seed_for
+from verify.numerics.sweep import Task, run_tasks
+from verify.numerics.plotting import new_figure, save_figure
+from verify.numerics.audit_report import SubVerdict
+from verify.numerics.models.wn_flow import FLOW_RTOL, flow_plain, flow_polar
+from verify.numerics.models.wn_polar import gd_plain, gd_polar, l1_min_interpolator, sparse_problem
 
 __all__ = ["audit_wn1", "wn_run", "wn_flow_run", "RECOVER", "LARGE", "FLOW_T_MAX"]
 
@@ -221,7 +221,7 @@ def audit_wn1(ctx: AuditContext) -> AuditOutcome:
     notes = ["Primary rows: gradient flow integrated by scipy.integrate.solve_ivp (LSODA, rtol "
              f"{FLOW_RTOL:g}), stopped at L <= 1e-10 L(0) or flow time {FLOW_T_MAX:g}; the exact "
              "invariants (u_i v_i for the plain flow, ||a|| = ||b|| = 1 for WN) measure the "
-             "integration error. Secondary rows: our GD discretisations (numerics/wn_polar.py), "
+             "integration error. Secondary rows: our GD discretisations (numerics/models/wn_polar.py), "
              "reported but not in the overall verdict.",
              "The polar model u = r_u a, v = r_v b (unit a, b) with learning-rate ratio gamma = 1 "
              "and the alpha sweep are our reading of the paper (its model details, ratio and "

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .auditing import AuditContext, AuditOutcome
-from .jt_audits import _label, _quick_note, _run_grid, jt_configs
-from .plotting import new_figure, save_figure
-from .results import SubVerdict
+from verify.numerics.context import AuditContext, AuditOutcome
+from verify.numerics.audits.jt_1_2 import _label, _quick_note, _run_grid, jt_configs
+from verify.numerics.plotting import new_figure, save_figure
+from verify.numerics.audit_report import SubVerdict
 
 __all__ = ["audit_jt3", "audit_jt5", "JT5_CONTROL_FACTOR"]
 
@@ -143,7 +143,7 @@ def audit_jt5(ctx: AuditContext) -> AuditOutcome:
     return AuditOutcome(subs=tuple(subs), figures=figs,
                         params={"configs": configs, "control factor": JT5_CONTROL_FACTOR,
                                 "beta": "certified curvature bound on the step segment "
-                                        "(numerics/jt_linear.py)"},
+                                        "(numerics/models/jt_linear_net.py)"},
                         notes=tuple(_quick_note(ctx, configs)
                                     + ["beta_t is our explicit smoothness bound (ell'' <= ell, "
                                        "|ell'| <= ell, ||x|| <= 1); the paper's beta(R) may be "

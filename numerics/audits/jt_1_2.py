@@ -2,7 +2,7 @@
 
 One GD run (:func:`jt_run`) measures everything the five claims need along the same trajectory;
 each audit runs its own grid of configurations through the shared resumable sweep
-(:func:`verify.numerics.executor.run_tasks`) and applies its stated verdict rule.
+(:func:`verify.numerics.sweep.run_tasks`) and applies its stated verdict rule.
 
 Choices where the paper is silent (and why):
 
@@ -11,7 +11,7 @@ Choices where the paper is silent (and why):
   against a known answer) or labelled by a random direction with a margin gap.
 * Initialisation: Gaussian layers with ``||W_k||_F ~ 0.5`` (small but not vanishing).
 * Step rule: ``eta_t = 1/beta_t`` with ``beta_t`` the certified smoothness bound of
-  :mod:`verify.numerics.jt_linear` (the paper's "eta_t <= 1/beta on the smooth region").
+  :mod:`verify.numerics.models.jt_linear_net` (the paper's "eta_t <= 1/beta on the smooth region").
 * JT-6: the paper proves no rates. Every fitted slope below is a power law in the iteration,
   ``log gap ~ slope * log t``, over the last decade ``t in [T/10, T]``, and is labelled
   EXPLORATORY; verdicts use only its sign.
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .auditing import AuditContext, AuditOutcome, seed_for
-from .executor import Task, run_tasks
-from .jt_linear import (
+from verify.numerics.context import AuditContext, AuditOutcome, seed_for
+from verify.numerics.sweep import Task, run_tasks
+from verify.numerics.models.jt_linear_net import (
     jt_init,
     jt_step_size,
     nonseparable_data,
@@ -40,9 +40,9 @@ from .jt_linear import (
     soft_margin_direction,
     svm_direction,
 )
-from .plotting import new_figure, save_figure
-from .rates import fit_linear_rate
-from .results import SubVerdict
+from verify.numerics.plotting import new_figure, save_figure
+from verify.numerics.rates import fit_linear_rate
+from verify.numerics.audit_report import SubVerdict
 
 __all__ = [
     "audit_jt1", "audit_jt2", "audit_jt3", "audit_jt4", "audit_jt5", "jt_run", "jt_configs",
@@ -367,15 +367,15 @@ def _jt2_figure(ctx, res):
 # ------------------------------------------------------------------------------ JT-3, JT-5
 
 def audit_jt3(ctx: AuditContext) -> AuditOutcome:
-    """JT-3: see :func:`verify.numerics.jt_bounds.audit_jt3` (its own module: size)."""
-    from .jt_bounds import audit_jt3 as run
+    """JT-3: see :func:`verify.numerics.audits.jt_3_5.audit_jt3` (its own module: size)."""
+    from verify.numerics.audits.jt_3_5 import audit_jt3 as run
 
     return run(ctx)
 
 
 def audit_jt5(ctx: AuditContext) -> AuditOutcome:
-    """JT-5: see :func:`verify.numerics.jt_bounds.audit_jt5` (its own module: size)."""
-    from .jt_bounds import audit_jt5 as run
+    """JT-5: see :func:`verify.numerics.audits.jt_3_5.audit_jt5` (its own module: size)."""
+    from verify.numerics.audits.jt_3_5 import audit_jt5 as run
 
     return run(ctx)
 
@@ -383,7 +383,7 @@ def audit_jt5(ctx: AuditContext) -> AuditOutcome:
 # ---------------------------------------------------------------------------------------- JT-4
 
 def audit_jt4(ctx: AuditContext) -> AuditOutcome:
-    """JT-4 (asymptotic rule, issue 14): see :func:`verify.numerics.jt4_audit.audit_jt4`."""
-    from .jt4_audit import audit_jt4 as run  # its own module: this one is long enough
+    """JT-4 (asymptotic rule, issue 14): see :func:`verify.numerics.audits.jt_4.audit_jt4`."""
+    from verify.numerics.audits.jt_4 import audit_jt4 as run  # its own module: this one is long enough
 
     return run(ctx)

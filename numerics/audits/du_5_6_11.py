@@ -14,16 +14,16 @@ import math
 
 import numpy as np
 
-from .auditing import AuditContext, AuditOutcome, seed_for
-from .matfact import (
+from verify.numerics.context import AuditContext, AuditOutcome, seed_for
+from verify.numerics.models.du_matfact import (
     balance_gap,
     du6_increment,
     low_rank_target,
     mf_grad,
     run_mf_gd,
 )
-from .plotting import new_figure, save_figure
-from .results import SubVerdict
+from verify.numerics.plotting import new_figure, save_figure
+from verify.numerics.audit_report import SubVerdict
 
 __all__ = ["audit_du5_du11", "audit_du6"]
 

@@ -19,13 +19,13 @@ import numpy as np
 
 from verify.errors import DivergenceError
 
-from .auditing import AuditContext, AuditOutcome, seed_for
-from .executor import Task, run_tasks
-from .plotting import new_figure, save_figure
-from .rates import clopper_pearson_interval, fit_linear_model, fit_linear_rate, linear_phase_window, \
+from verify.numerics.context import AuditContext, AuditOutcome, seed_for
+from verify.numerics.sweep import Task, run_tasks
+from verify.numerics.plotting import new_figure, save_figure
+from verify.numerics.rates import clopper_pearson_interval, fit_linear_model, fit_linear_rate, linear_phase_window, \
     wilson_interval
-from .rank1 import C_INIT, C_STEP, EPSILONS, rank1_run
-from .results import SubVerdict
+from verify.numerics.models.du_rank1 import C_INIT, C_STEP, EPSILONS, rank1_run
+from verify.numerics.audit_report import SubVerdict
 
 __all__ = ["audit_du10", "BALANCE_BAND"]
 

@@ -1,9 +1,7 @@
-"""Audit results: verdicts, reports, run metadata and atomic JSON IO.
+"""Audit results: verdicts and reports (their files are written by ``verify._infra.atomic``).
 
 Every audit returns one frozen :class:`AuditReport`. It serialises to plain JSON, records the
 claim id, seed, parameters, library versions and git revision, and renders as text or Markdown.
-All files are written atomically (temporary file in the same folder, then ``os.replace``) so an
-interrupted run never leaves a half-written result behind.
 
 References:
     ../shared/DESIGN.md, "Numerics conventions" and "Verdicts and certificates".
@@ -11,12 +9,7 @@ References:
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import platform
-import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,20 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from verify._infra.atomic import to_jsonable
 from verify.certificates import AUDIT_VERDICTS
 
-__all__ = [
-    "VERDICTS",
-    "SubVerdict",
-    "AuditReport",
-    "combine_verdicts",
-    "library_versions",
-    "git_revision",
-    "to_jsonable",
-    "write_json_atomic",
-    "write_text_atomic",
-    "read_json",
-]
+__all__ = ["VERDICTS", "SubVerdict", "AuditReport", "combine_verdicts", "format_measured"]
 
 #: The four audit verdicts. "divergent" means the run blew up (NaN/inf or exploding loss).
 VERDICTS = AUDIT_VERDICTS  # the one vocabulary (verify.certificates)
@@ -172,9 +155,9 @@ class AuditReport:
             lines.append(f"  - {s.name}: {s.verdict}{tag}")
             lines.append(f"      rule: {s.rule}")
             for k, v in s.measured.items():
-                lines.append(f"      ours  {k} = {_fmt(v)}")
+                lines.append(f"      ours  {k} = {format_measured(v)}")
             for k, v in s.paper.items():
-                lines.append(f"      paper {k} = {_fmt(v)}")
+                lines.append(f"      paper {k} = {format_measured(v)}")
             if s.note:
                 lines.append(f"      note: {s.note}")
         for n in self.notes:
@@ -199,8 +182,8 @@ class AuditReport:
             out += ["", f"### {s.name}", "", "| quantity | ours | paper |", "|---|---|---|"]
             keys = list(s.measured) + [k for k in s.paper if k not in s.measured]
             for k in keys:
-                ours = _fmt(s.measured[k]) if k in s.measured else ""
-                paper = _fmt(s.paper[k]) if k in s.paper else ""
+                ours = format_measured(s.measured[k]) if k in s.measured else ""
+                paper = format_measured(s.paper[k]) if k in s.paper else ""
                 out.append(f"| {_md(k)} | {_md(ours)} | {_md(paper)} |")
             if s.note:
                 out += ["", s.note]
@@ -237,11 +220,11 @@ def _ci_digits(value, lo, hi) -> int:
     return int(min(15, max(4, math.ceil(math.log10(size / width)) + 2)))
 
 
-def _fmt(v: Any, sig: int = 4) -> str:
+def format_measured(v: Any, sig: int = 4) -> str:
     if isinstance(v, Mapping) and "value" in v and "ci95" in v:
         lo, hi = v["ci95"]
-        return f"{_fmt(v['value'], _ci_digits(v['value'], lo, hi))} (95% CI " \
-               f"{_fmt(lo, _ci_digits(v['value'], lo, hi))} .. {_fmt(hi, _ci_digits(v['value'], lo, hi))})"
+        return f"{format_measured(v['value'], _ci_digits(v['value'], lo, hi))} (95% CI " \
+               f"{format_measured(lo, _ci_digits(v['value'], lo, hi))} .. {format_measured(hi, _ci_digits(v['value'], lo, hi))})"
     if isinstance(v, float | np.floating):
         v = float(v)
         if not math.isfinite(v):
@@ -250,122 +233,7 @@ def _fmt(v: Any, sig: int = 4) -> str:
             return f"{v:.{sig - 1}e}"
         return f"{v:.{sig}g}"
     if isinstance(v, list | tuple):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+        return "[" + ", ".join(format_measured(x) for x in v) + "]"
     if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{k}: {format_measured(x)}" for k, x in v.items()) + "}"
     return str(v)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples, paths and non-finite floats to strict JSON values.
-
-    Non-finite floats become the strings ``"inf"``, ``"-inf"`` and ``"nan"`` because strict JSON
-    has no such numbers and a divergent run must still be recordable.
-    """
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [to_jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        f = float(obj)
-        if math.isnan(f):
-            return "nan"
-        if math.isinf(f):
-            return "inf" if f > 0 else "-inf"
-        return f
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # the only way to read the umask is to set it; put it straight back
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-
-
-def write_texts_atomic(files: Mapping[Path, str]) -> list[Path]:
-    """Write several files as one set: every text goes to a temp file in its folder (fsync) first,
-    and only when all are on disk are they renamed over their targets (``os.replace``, atomic per
-    file). A failure or Ctrl-C while writing leaves every target as it was and no temp file; the
-    window in which only some targets are new is the handful of renames at the end."""
-    temps: list[tuple[str, Path]] = []
-    try:
-        for path, text in files.items():
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            temps.append((tmp, path))
-            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a report is for sharing, like open()'s files
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-        for tmp, path in temps:
-            os.replace(tmp, path)
-    except BaseException:
-        # Never leave a temp file behind, whatever interrupted us (including Ctrl-C).
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        raise
-    return [path for _, path in temps]
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, fsync, os.replace)."""
-    return write_texts_atomic({path: text})[0]
-
-
-def json_text(obj: Any) -> str:
-    """``obj`` (via :func:`to_jsonable`) as strict JSON text (NaN and infinities are errors)."""
-    return json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
-
-
-def write_json_atomic(path: Path, obj: Any) -> Path:
-    """Serialise ``obj`` (via :func:`to_jsonable`) as strict JSON and write it atomically."""
-    return write_text_atomic(path, json_text(obj))
-
-
-def read_json(path: Path) -> Any | None:
-    """Read a JSON file; ``None`` if it is missing or unreadable (a torn file counts as missing)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of python, numpy, scipy and matplotlib, and the platform, for the report header."""
-    import matplotlib
-    import scipy
-
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "matplotlib": matplotlib.__version__,
-            "platform": platform.platform()}
-
-
-def git_revision(start: Path | None = None) -> str:
-    """``git rev-parse HEAD`` of the checkout holding this package (suffix ``+dirty`` if modified).
-
-    Returns ``"unknown"`` outside a git checkout or without git: a report must still be written.
-    """
-    where = Path(start) if start is not None else Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=where, capture_output=True, text=True, timeout=10).stdout
-        return rev + ("+dirty" if dirty.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"

@@ -16,20 +16,20 @@ import numpy as np
 
 from verify.errors import DivergenceError
 
-from .auditing import AuditContext, AuditOutcome, seed_for
-from .executor import Task, run_tasks
-from .hessian import mf_min_eigenvalue
-from .matfact import (
+from verify.numerics.context import AuditContext, AuditOutcome, seed_for
+from verify.numerics.sweep import Task, run_tasks
+from verify.numerics.models.du_hessian import mf_min_eigenvalue
+from verify.numerics.models.du_matfact import (
     balance_gap,
     footnote_11_step,
     mf_grad,
     run_mf_gd,
     theorem_3_1_step,
 )
-from .audit_du_matfact import EULER_GAMMA, FN11_C, FN11_DELTA, U_ROUND, _first, _rank_r
-from .plotting import new_figure, save_figure
-from .rates import wilson_interval
-from .results import SubVerdict
+from verify.numerics.audits.du_5_6_11 import EULER_GAMMA, FN11_C, FN11_DELTA, U_ROUND, _first, _rank_r
+from verify.numerics.plotting import new_figure, save_figure
+from verify.numerics.rates import wilson_interval
+from verify.numerics.audit_report import SubVerdict
 
 __all__ = ["audit_du7", "audit_du8", "audit_du9", "lemma31_run"]
 
