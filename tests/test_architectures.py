@@ -19,12 +19,14 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from verify.laws.lie_rank import check_supported
+
 from verify.model.activations import get_activation
 from verify.certificates import Proven, Refuted
 from verify.testing.checking import as_quantity, check
 from verify.errors import BadInput, SpecError
 from verify.model import (Act, Attention, DiagonalLinear, Dense, Model, NormalizedDense, Normalize, Param, Pool,
-                          Residual, conv2d_pattern, pool2d_windows, require_layers)
+                          Residual, conv2d_pattern, pool2d_windows)
 from verify.prove.concrete import entries
 from verify.interpret.numeric import fd_gradient, flat, forward, loss_and_grad, unflat
 from verify.model.losses import loss_value_and_grad
@@ -306,8 +308,8 @@ def test_arch_spec_errors_name_the_place_and_the_fix(text, needle):
     (lambda: _model("a", 4, [("Q", (2, 2)), ("K", (2, 3))], [Attention("Q", "K", 2)]), "must both have shape"),
     (lambda: _model("n", 3, [], [Normalize("batch")]), "use one of l2, layer"),
     (lambda: conv2d_pattern(2, 2, 3), "lower the kernel or add padding"),
-    (lambda: require_layers(load_spec(EXAMPLES / "residual_relu.toml"), (Dense, Act), "discover"),
-     "discover does not handle Residual layers"),
+    (lambda: check_supported(load_spec(EXAMPLES / "residual_relu.toml")),
+     "discover cannot handle layer 1 (Residual)"),
 ])
 def test_arch_python_api_errors_say_what_to_do(build, needle):
     with pytest.raises(BadInput, match=re.escape(needle)):

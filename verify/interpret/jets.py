@@ -2,8 +2,9 @@
 
 Everything ``verify.laws.lie_rank`` and ``verify.laws.search`` evaluate (outputs f, gradients
 grad_theta f, grad_x f, and their exact directional derivatives) goes through ``forward_backward``.
-It knows three layer types (Dense with optional sharing pattern, Act with a homogeneous activation,
-DiagonalLinear); a per-layer registry can later replace the two loops below.
+Each layer kind evaluates itself through its jet hooks (``jet_forward``/``jet_backward`` in
+``verify.model.layers``); today Dense (with optional sharing pattern), Act with a homogeneous
+activation and DiagonalLinear have them, and ``jet_support`` says why any other kind has none.
 
 Two number systems, chosen by ``ring``:
 
@@ -20,15 +21,16 @@ derivatives: X(P + eps V) = X(P) + eps DX(P).V with no step size, so Lie bracket
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from verify.model import Act, DiagonalLinear, Dense, Model
+from verify.model import Model
+from verify.model.layout import layout, unflatten
 
-__all__ = ["PRIME", "Ring", "FLOAT", "MODP", "Jets", "jets", "param_layout", "forward_backward", "to_ring"]
+__all__ = ["PRIME", "Ring", "FLOAT", "MODP", "Jets", "jets", "param_layout", "unpack", "forward_backward", "to_ring"]
 
 #: The prime of modular evaluation: the largest below 2^20, so a product of two residues is
 #: below 2^40 and up to 2^13 of them sum exactly in float64.
@@ -145,33 +147,60 @@ def jets(k: int, ring: Ring = FLOAT) -> Jets:
 
 
 def param_layout(model: Model) -> dict[str, tuple[int, tuple[int, ...]]]:
-    """name -> (offset, shape) of each parameter in the flat theta (row-major, declaration order,
-    the same order as ``symbolic_net(model).theta``)."""
-    out, k = {}, 0
-    for p in model.params:
-        size = int(np.prod(p.shape)) if p.shape else 1
-        out[p.name] = (k, p.shape)
-        k += size
-    return out
+    """name -> (offset, shape) of each parameter in the flat theta: the model's one layout
+    (``verify.model.layout``, the same order as ``symbolic_net(model).theta``)."""
+    return {s.name: (s.offset, s.shape) for s in layout(model)}
 
 
-def _unpack(model: Model, Theta: np.ndarray) -> dict[str, np.ndarray]:
-    n = Theta.shape[0]
-    return {name: Theta[:, k:k + (int(np.prod(s)) if s else 1)].reshape((n,) + s)
-            for name, (k, s) in param_layout(model).items()}
+def unpack(model: Model, Theta: np.ndarray) -> dict[str, np.ndarray]:
+    """Named ``(n, *shape)`` arrays of the n parameter points (or jet coefficients) in ``Theta``."""
+    return unflatten(model, Theta)
 
 
-def _weight(layer: Dense, P, n):
-    if layer.pattern is None:
-        return P[layer.weight]
-    pat = np.asarray(layer.pattern)
-    v = np.concatenate([np.zeros((n, 1)), P[layer.weight]], axis=1)  # index 0 = missing entry
-    return v[:, pat]
+@dataclass
+class _JetPass:
+    """The :class:`verify.model.layers.JetState` of one ``forward_backward`` call."""
+
+    jets: Jets
+    n: int
+    slope_list: list[np.ndarray] | None
+    lay: dict[str, tuple[int, tuple[int, ...]]]
+    G: np.ndarray | None = None
+    used: list = field(default_factory=list)
+
+    @property
+    def ring(self) -> Ring:
+        return self.jets.ring
+
+    def mul(self, x, xc, y, yc):
+        return self.jets.prod(self.ring.multiply, x, xc, y, yc)
+
+    def mm(self, x, xc, y, yc):
+        return self.jets.prod(self.ring.matmul, x, xc, y, yc)
+
+    def slopes(self, act, z):
+        if self.slope_list is None:
+            if self.ring.modulus is not None:
+                raise ValueError("modular evaluation needs the region constants (slopes)")
+            assert act.slopes is not None, "a float pass without region constants needs the activation's slopes"
+            pos, neg = (float(v) for v in act.slopes)
+            s = np.where(z > 0, pos, neg)
+        else:
+            s = self.slope_list[len(self.used)]
+        self.used.append(s)
+        return s
+
+    def put(self, name, g, gc):
+        assert self.G is not None
+        k, shape = self.lay[name]
+        size = int(np.prod(shape)) if shape else 1
+        g = self.jets.as_jet(g, gc, self.n)
+        self.G[:, k:k + size] += np.broadcast_to(g, (self.n,) + g.shape[1:]).reshape(self.n, size)
 
 
 def forward_backward(model: Model, Theta: np.ndarray, X: np.ndarray, cot: np.ndarray | None = None,
                      slopes: list[np.ndarray] | None = None, want_x: bool = False, jets: Jets | None = None):
-    """Batched forward pass and (optionally) reverse pass.
+    """Batched forward pass and (optionally) reverse pass, through each layer's jet hooks.
 
     Args:
         Theta: (n, D) parameter points (with ``jets``: (2^k n, D) jet coefficients).
@@ -186,99 +215,22 @@ def forward_backward(model: Model, Theta: np.ndarray, X: np.ndarray, cot: np.nda
     Returns:
         (F, grad_theta, grad_x, slopes_used); absent parts are None.
     """
-    jets = jets or _PLAIN
-    ring = jets.ring
-    n = Theta.shape[0]
-    P = _unpack(model, Theta)
-    mul = lambda x, xc, y, yc: jets.prod(ring.multiply, x, xc, y, yc)  # noqa: E731
-    mm = lambda x, xc, y, yc: jets.prod(ring.matmul, x, xc, y, yc)  # noqa: E731
+    js = _JetPass(jets or _PLAIN, Theta.shape[0], slopes, param_layout(model))
+    P = unpack(model, Theta)
     a, ac = np.asarray(X, float), True  # (value, is free of theta)
-    # The tape holds three record shapes ("dense", "act", "diag"), told apart by item[0] below.
-    tape: list[tuple[Any, ...]] = []
-    used: list = []
-    act_i = 0
+    tape = []
     for layer in model.layers:
-        if isinstance(layer, Dense):
-            W = _weight(layer, P, n)
-            tape.append(("dense", layer, W, a, ac))
-            a, ac = mm(a, ac, W.transpose(0, 2, 1), False)  # batched matmul (BLAS), faster than einsum
-            if layer.bias is not None:
-                a = ring.reduce(a + P[layer.bias][:, None, :])
-        elif isinstance(layer, Act):
-            act = layer.activation
-            k_act = act.degree
-            assert k_act is not None, "jets evaluate homogeneous activations only (phi(z) = s z**k)"
-            if slopes is None:
-                if ring.modulus is not None:
-                    raise ValueError("modular evaluation needs the region constants (slopes)")
-                assert act.slopes is not None, "a float pass without region constants needs the activation's slopes"
-                pos, neg = (float(s) for s in act.slopes)
-                s = np.where(a > 0, pos, neg)
-            else:
-                s = slopes[act_i]
-            act_i += 1
-            used.append(s)
-            tape.append(("act", k_act, s, a, ac))
-            ak, akc = a, ac
-            for _ in range(k_act - 1):
-                ak, akc = mul(ak, akc, a, ac)
-            a, ac = mul(ak, akc, s, True)
-        elif isinstance(layer, DiagonalLinear):
-            us = [P[f] for f in layer.factors]
-            w = us[0]
-            for u in us[1:]:
-                w, _ = mul(w, False, u, False)
-            tape.append(("diag", layer, us, w, a, ac))
-            a, ac = mm(a, ac, w[:, :, None], False)
+        a, ac, record = layer.jet_forward(P, a, ac, js)
+        tape.append((layer, record))
     if cot is None:
-        return a, None, None, used
-    G = np.zeros_like(Theta)
-    lay = param_layout(model)
-
-    def put(name, g, gc):
-        k, s = lay[name]
-        size = int(np.prod(s)) if s else 1
-        g = jets.as_jet(g, gc, n)
-        G[:, k:k + size] += np.broadcast_to(g, (n,) + g.shape[1:]).reshape(n, size)
-
+        return a, None, None, js.used
+    js.G = np.zeros_like(Theta)
     d, dc = np.asarray(cot, float), True
-    for item in reversed(tape):
-        if item[0] == "dense":
-            _, layer, W, a_in, c_in = item
-            dW, dWc = mm(d.transpose(0, 2, 1), dc, a_in, c_in)
-            if layer.bias is not None:
-                put(layer.bias, ring.reduce(d.sum(axis=1)), dc)
-            if layer.pattern is None:
-                put(layer.weight, dW, dWc)
-            else:
-                pat = np.asarray(layer.pattern).ravel()
-                nv = lay[layer.weight][1][0]
-                onehot = np.zeros((pat.size, nv + 1))
-                onehot[np.arange(pat.size), pat] = 1.0
-                flat = ring.matmul(dW.reshape(dW.shape[0], -1), onehot)  # constant matrix: coefficient-wise
-                put(layer.weight, flat[:, 1:], dWc)
-            d, dc = mm(d, dc, W, False)
-        elif item[0] == "act":
-            _, k, s, z, c_in = item
-            fac, facc = ring.reduce(k * s), True  # phi'(z) = k s z^(k-1)
-            for _ in range(k - 1):
-                fac, facc = mul(fac, facc, z, c_in)
-            d, dc = mul(d, dc, fac, facc)
-        else:
-            _, layer, us, w, a_in, c_in = item
-            g = d[..., 0]
-            dw, dwc = mm(g[:, None, :], dc, a_in, c_in)
-            dw = dw[:, 0, :]
-            for i, f in enumerate(layer.factors):
-                gi, gic = dw, dwc
-                for j, u in enumerate(us):
-                    if j != i:
-                        gi, gic = mul(gi, gic, u, False)
-                put(f, gi, gic)
-            d, dc = mul(g[..., None], dc, w[:, None, :], False)
+    for layer, record in reversed(tape):
+        d, dc = layer.jet_backward(P, record, d, dc, js)
     if want_x:
-        d = jets.as_jet(d, dc, n)
-    return a, ring.reduce(G), (d if want_x else None), used
+        d = js.jets.as_jet(d, dc, js.n)
+    return a, js.ring.reduce(js.G), (d if want_x else None), js.used
 
 
 _PLAIN = Jets(0)

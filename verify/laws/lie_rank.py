@@ -39,7 +39,7 @@ import numpy as np
 
 from verify.errors import BadInput
 from verify.laws.lie_fields import DYNAMICS, element, evaluate, family, gradient_rows, round_sample
-from verify.model import Act, DiagonalLinear, Dense, Model, layer_dims, require_layers
+from verify.model import Model, layer_dims, walk
 from verify.interpret.jets import MODP, forward_backward, param_layout
 from verify.laws.modp import EchelonBasis
 from verify.laws.regions import Region, sample_region
@@ -98,34 +98,21 @@ def single_thread_blas() -> Iterator[None]:
 
 
 def check_supported(model: Model) -> None:
-    """Raise BadInput unless the model is a dense/shared/diagonal net with homogeneous activations
-    with concrete slopes (polynomial on each activation region)."""
-    require_layers(model, (Dense, Act, DiagonalLinear), "discover")
-    for layer in model.layers:
-        if isinstance(layer, DiagonalLinear) and layer.minus:
-            raise BadInput(f"discover handles w = u1 o ... o uL only, not differences (in {model.name!r}); "
-                           "use `verify check` with a quantity for this model.")
-        if isinstance(layer, Act) and not layer.activation.is_homogeneous:
-            raise BadInput(f"Got activation {layer.activation.name!r} in {model.name!r}; discover needs "
-                           "homogeneous activations (identity, relu, leaky_relu, relu_power), where the "
-                           "network is polynomial on each activation region.")
-        if isinstance(layer, Act) and layer.activation.slopes is None:
-            raise BadInput(f"Activation {layer.activation.name!r} has no concrete slopes; use relu, "
-                           "leaky_relu(a), identity or relu_power(k).")
+    """Raise BadInput unless every layer can be evaluated on jets (``LayerBase.jet_support``): a
+    dense/shared/diagonal net with homogeneous activations with concrete slopes (polynomial on each
+    activation region)."""
+    for i, layer in enumerate(walk(model.layers), 1):
+        why = layer.jet_support()
+        if why is not None:
+            raise BadInput(f"discover cannot handle layer {i} ({type(layer).__name__}) of {model.name!r}: {why}. "
+                           "Use `verify check` with a quantity for this model.")
 
 
 def net_degree(model: Model) -> int:
     """Polynomial degree of f in theta on one activation region (an upper bound, from the layers)."""
     deg = 0
     for layer in model.layers:
-        if isinstance(layer, Dense):
-            deg = deg + 1
-        elif isinstance(layer, Act):
-            k = layer.activation.degree
-            assert k is not None, f"activation {layer.activation.name!r} is not homogeneous (see check_supported)"
-            deg = deg * k
-        elif isinstance(layer, DiagonalLinear):
-            deg = deg + len(layer.factors)
+        deg = layer.jet_degree(deg)
     return deg
 
 

@@ -188,13 +188,13 @@ def _direction_patterns(model: Model, theta0: np.ndarray, pos: list[float], acti
     patterns, so its zeros are atan2(-a, b) + k pi). One pattern per arc, read at its midpoint."""
     if model.input_dim > 2 or _has_bias(model) or not all(isinstance(l, (Dense, Act)) for l in model.layers):
         return None
-    from verify.interpret.jets import _unpack, _weight  # the model's own weight layout
-    P = _unpack(model, theta0[None])
+    from verify.interpret.jets import unpack  # the model's own weight layout
+    P = unpack(model, theta0[None])
     # (kind, value): "W" with the weight matrix, "A" with the Activation.
     layers: list[tuple[str, Any]] = []
     for l in model.layers:
         if isinstance(l, Dense):
-            layers.append(("W", _weight(l, P, 1)[0]))
+            layers.append(("W", l.batched_weight(P, 1)[0]))
         else:
             assert isinstance(l, Act)  # checked on entry: a Dense/Act chain
             layers.append(("A", l.activation))

@@ -18,7 +18,7 @@ from verify.model.layers import LayerBase
 from verify.model.layers._base import Shapes
 from verify.model.param import Param
 
-__all__ = ["Model", "layer_dims", "block_dims", "walk", "require_layers"]
+__all__ = ["Model", "layer_dims", "block_dims", "walk"]
 
 
 def walk(layers: Iterable[LayerBase]) -> Iterator[LayerBase]:
@@ -26,16 +26,6 @@ def walk(layers: Iterable[LayerBase]) -> Iterator[LayerBase]:
     for layer in layers:
         yield layer
         yield from walk(layer.sublayers())
-
-
-def require_layers(model: "Model", allowed: tuple[type, ...], job: str) -> None:
-    """Raise a one-line ``BadInput`` if ``model`` has a layer (residual blocks included) whose type a
-    job does not handle, e.g. ``require_layers(model, (Dense, Act, DiagonalLinear), "discover")``."""
-    for layer in walk(model.layers):
-        if not isinstance(layer, allowed):
-            raise BadInput(f"{job} does not handle {type(layer).__name__} layers (in {model.name!r}); it supports "
-                           f"{', '.join(t.__name__ for t in allowed)}. Use `verify check` with a quantity for this "
-                           "model, or remove the layer.")
 
 
 @dataclass(frozen=True)

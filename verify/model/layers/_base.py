@@ -12,6 +12,10 @@ The class declares, in one place:
 * ``hypothesis()``: what a proof through this layer assumes (printed with every concrete proof);
 * ``SPEC``: the spec-file ``type`` names it reads, their keys and their parser (module level);
 * ``draw(draw, d, n)``: a Hypothesis draw of one such layer on width d (``verify.testing``);
+* ``jet_support()``, ``jet_degree(deg)``, ``jet_forward(P, a, ac, js)`` / ``jet_backward(P, record, d, dc, js)``:
+  whether law discovery can evaluate it, its polynomial degree in theta, and its batched forward and
+  reverse pass on truncated Taylor jets over a ring (``js`` is :class:`JetState`,
+  ``verify.interpret.jets``);
 * ``exact_forward(P, a, ex)`` / ``exact_backward(P, a_in, cache, d, grads, ex)``: its forward and
   reverse-mode pass on one data point in exact arithmetic (``ex`` is :class:`ExactState`: a prime
   field, exact rationals or degree bounds; ``verify.interpret.modular``). Raise :class:`NoExactForm`
@@ -34,7 +38,7 @@ if TYPE_CHECKING:
 
     from verify.model.param import Param
 
-__all__ = ["LayerBase", "SymbolicState", "NumericState", "ExactState", "NoExactForm", "SpecContext", "SpecRule",
+__all__ = ["LayerBase", "SymbolicState", "NumericState", "ExactState", "JetState", "NoExactForm", "SpecContext", "SpecRule",
            "Shapes", "shape_of"]
 
 Shapes = Mapping[str, tuple[int, ...]]
@@ -67,6 +71,32 @@ class NumericState(Protocol):
 
     def back(self, layers: Sequence["LayerBase"], P: Mapping[str, "np.ndarray"], caches: list, dA: "np.ndarray",
              grads: dict) -> "np.ndarray": ...
+
+
+class JetState(Protocol):
+    """What law discovery's interpreter (``verify.interpret.jets``) gives a layer.
+
+    Values are batched arrays ``(n, m, width)`` over a ring (float64 or integers mod p), or
+    truncated Taylor jets of them, each paired with a flag "free of theta" (a constant needs no jet
+    product). ``n`` is the number of parameter points; ``P`` holds ``(n, *shape)`` arrays."""
+
+    n: int
+
+    @property
+    def ring(self) -> Any:
+        """The number system (``verify.interpret.jets.Ring``): ``reduce``, ``matmul``, ``modulus``."""
+
+    def mul(self, x: Any, xc: bool, y: Any, yc: bool) -> tuple[Any, bool]:
+        """Elementwise product (broadcasting), reduced."""
+
+    def mm(self, x: Any, xc: bool, y: Any, yc: bool) -> tuple[Any, bool]:
+        """Batched matrix product, reduced."""
+
+    def put(self, name: str, g: Any, gc: bool) -> None:
+        """Add ``g`` (batched like parameter ``name``) to the gradient of ``name``."""
+
+    def slopes(self, act: Any, z: Any) -> Any:
+        """Region constants s (phi(z) = s z**k) of the next activation layer at pre-activation z."""
 
 
 class NoExactForm(Exception):
@@ -174,6 +204,23 @@ class LayerBase:
     def backward(self, P: Mapping[str, "np.ndarray"], A_in: "np.ndarray", cache: Any, dA: "np.ndarray",
                  grads: dict, ns: NumericState) -> "np.ndarray":
         raise NotImplementedError
+
+    def jet_support(self) -> str | None:
+        """None when law discovery can evaluate this layer (it is polynomial in theta on each
+        activation region), else the reason it cannot, for a one-line error."""
+        return f"law discovery has no jet hooks for {type(self).__name__} layers yet"
+
+    def jet_degree(self, deg: int) -> int:
+        """Degree in theta of this layer's output, given its input's degree ``deg``."""
+        raise NotImplementedError
+
+    def jet_forward(self, P: Mapping[str, Any], a: Any, ac: bool, js: JetState) -> tuple[Any, bool, Any]:
+        """``(output, output is free of theta, record for jet_backward)``."""
+        raise NoExactForm(f"{type(self).__name__} layers have no jet form")
+
+    def jet_backward(self, P: Mapping[str, Any], record: Any, d: Any, dc: bool, js: JetState) -> tuple[Any, bool]:
+        """Gradient with respect to this layer's input (``js.put`` the parameters' gradients)."""
+        raise NoExactForm(f"{type(self).__name__} layers have no jet form")
 
     def exact_forward(self, P: Mapping[str, Any], a: Any, ex: ExactState) -> tuple[Any, Any]:
         raise NoExactForm(f"{type(self).__name__} layers have no exact evaluation hook")

@@ -20,7 +20,7 @@ import numpy as np
 import sympy as sp
 
 from verify.model.activations import Z, Activation
-from verify.model.layers._base import ExactState, LayerBase, NoExactForm, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._base import ExactState, JetState, LayerBase, NoExactForm, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 
 __all__ = ["Act", "SPEC"]
 
@@ -51,6 +51,37 @@ class Act(LayerBase):
 
     def backward(self, P, A_in, cache, dA, grads, ns: NumericState) -> np.ndarray:
         return dA * self.activation.numpy_derivative(A_in)
+
+    def jet_support(self) -> str | None:
+        act = self.activation
+        if not act.is_homogeneous:
+            return (f"activation {act.name!r} is not homogeneous; discover needs homogeneous activations "
+                    "(identity, relu, leaky_relu, relu_power), where the network is polynomial on each "
+                    "activation region")
+        if act.slopes is None:
+            return f"activation {act.name!r} has no concrete slopes; use relu, leaky_relu(a), identity or relu_power(k)"
+        return None
+
+    def jet_degree(self, deg: int) -> int:
+        assert self.activation.degree is not None, "see jet_support"
+        return deg * self.activation.degree
+
+    def jet_forward(self, P, a, ac, js: JetState) -> tuple[Any, bool, Any]:
+        k = self.activation.degree
+        assert k is not None, "jets evaluate homogeneous activations only (phi(z) = s z**k)"
+        s = js.slopes(self.activation, a)
+        ak, akc = a, ac
+        for _ in range(k - 1):
+            ak, akc = js.mul(ak, akc, a, ac)
+        out, outc = js.mul(ak, akc, s, True)
+        return out, outc, (k, s, a, ac)
+
+    def jet_backward(self, P, record, d, dc, js: JetState) -> tuple[Any, bool]:
+        k, s, z, c_in = record
+        fac, facc = js.ring.reduce(k * s), True  # phi'(z) = k s z^(k-1)
+        for _ in range(k - 1):
+            fac, facc = js.mul(fac, facc, z, c_in)
+        return js.mul(d, dc, fac, facc)
 
     def exact_forward(self, P, a, ex: ExactState) -> tuple[np.ndarray, Any]:
         hidden = ex.next_index("hidden")  # the symbolic names s{layer}_{unit}

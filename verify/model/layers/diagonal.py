@@ -15,7 +15,7 @@ import sympy as sp
 
 from verify.errors import BadInput, ShapeMismatch
 from verify.model.param import Param
-from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
+from verify.model.layers._base import ExactState, JetState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
 from verify.model.layers._values import spec_choice, spec_int
 
 __all__ = ["DiagonalLinear", "SPEC"]
@@ -64,6 +64,35 @@ class DiagonalLinear(LayerBase):
                 grads[f] += sign * gw * others
         return dA @ cache[None, :]
 
+
+    def jet_support(self) -> str | None:
+        if self.minus:
+            return "discover handles w = u1 o ... o uL only, not differences"
+        return None
+
+    def jet_degree(self, deg: int) -> int:
+        return deg + len(self.factors)
+
+    def jet_forward(self, P, a, ac, js: JetState) -> tuple[Any, bool, Any]:
+        us = [P[f] for f in self.factors]
+        w = us[0]
+        for u in us[1:]:
+            w, _ = js.mul(w, False, u, False)
+        out, outc = js.mm(a, ac, w[:, :, None], False)
+        return out, outc, (us, w, a, ac)
+
+    def jet_backward(self, P, record, d, dc, js: JetState) -> tuple[Any, bool]:
+        us, w, a_in, c_in = record
+        g = d[..., 0]
+        dw, dwc = js.mm(g[:, None, :], dc, a_in, c_in)
+        dw = dw[:, 0, :]
+        for i, f in enumerate(self.factors):
+            gi, gic = dw, dwc
+            for j, u in enumerate(us):
+                if j != i:
+                    gi, gic = js.mul(gi, gic, u, False)
+            js.put(f, gi, gic)
+        return js.mul(g[..., None], dc, w[:, None, :], False)
 
     def exact_weights(self, P, ex: ExactState) -> np.ndarray:
         w = _exact_product(P, self.factors, ex)
