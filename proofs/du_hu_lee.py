@@ -20,10 +20,10 @@ from verify.claims import get_claim
 from verify.prove.dynamics import ETA
 from verify.prove.generic import (NotNormalisable, as_expr, context, diagonal_entry, flow_derivative_terms, gd_increment_terms,
                             negate, terms, trace_terms)
-from verify.testing.checking import as_increment, as_quantity
+from verify.testing.checking import as_increment, as_quantity, stated_family
 from verify.prove.generic_models import WIDTHS, generic_verdict, two_layer, two_layer_batch
 from verify.model import conv1d_pattern, mlp, shared_mlp
-from verify.prove.concrete import Quantity, prove_conserved
+from verify.prove.concrete import QuantityFn, prove_conserved
 
 from .tasks import ProofTask
 
@@ -38,36 +38,33 @@ def sq(M: sp.Matrix) -> sp.Expr:
     return sum((e**2 for e in M), sp.Integer(0))
 
 
-# ---------------------------------------------------------------- quantities (concrete, Python API)
+# ---------------------------------------------------------------- quantities, in the quantity language
+# Each is stated as text that `verify check SPEC --quantity TEXT` accepts; "for every layer h" on a
+# concrete net is one text per layer pair, labelled [h=...] (stated_family).
 
-def neuron_balance(model, k: int = 1, with_bias: bool = True) -> Quantity:
+def neuron_balance(model, k: int = 1, with_bias: bool = True) -> QuantityFn:
     """DU-1 / DU-1k for every hidden neuron: ||W_h[i,:]||^2 (+ b_h[i]^2) - k ||W_{h+1}[:,i]||^2."""
     dense = [l for l in model.layers if hasattr(l, "weight")]
-
-    def build(P):
-        out = {}
-        for h in range(len(dense) - 1):
-            W, Wn, b = P[dense[h].weight], P[dense[h + 1].weight], dense[h].bias
-            for i in range(W.rows):
-                out[f"[h={h + 1},i={i}]"] = sq(W[i, :]) + (P[b][i] ** 2 if b and with_bias else 0) - k * sq(Wn[:, i])
-        return out
     kk = "" if k == 1 else f"{k}*"
-    bias = " + b_h[i]^2" if with_bias and any(getattr(l, "bias", None) for l in dense) else ""
-    return Quantity(f"||W_h[i,:]||^2{bias} - {kk}||W_(h+1)[:,i]||^2 for all h, i", build)
+    texts = {}
+    for h in range(len(dense) - 1):
+        W, Wn, b = dense[h].weight, dense[h + 1].weight, dense[h].bias
+        bias = f" + {b}[i]**2" if b and with_bias else ""
+        texts[f"[h={h + 1}]"] = f"sum({W}[i,:]**2){bias} - {kk}sum({Wn}[:,i]**2)"
+    return stated_family(model, texts)
 
 
-def layer_balance(model) -> Quantity:
+def layer_balance(model) -> QuantityFn:
     """DU-2 / DU-4: ||W_h||_F^2 - ||W_{h+1}||_F^2 (free-parameter vectors for shared layers)."""
     names = [l.weight for l in model.layers if hasattr(l, "weight")]
-    return Quantity("||W_h||_F^2 - ||W_(h+1)||_F^2 for all h",
-                    lambda P: {f"[h={h + 1}]": sq(P[names[h]]) - sq(P[names[h + 1]]) for h in range(len(names) - 1)})
+    return stated_family(model, {f"[h={h + 1}]": f"sum({names[h]}**2) - sum({names[h + 1]}**2)"
+                                 for h in range(len(names) - 1)})
 
 
-def matrix_balance(h: int, sign: int = 1) -> Quantity:
+def matrix_balance(model, h: int = 1, sign: int = 1) -> QuantityFn:
     """DU-3: W_h W_h^T - W_{h+1}^T W_{h+1} (sign=-1 gives JT-1's orientation)."""
     a, b = f"W{h}", f"W{h + 1}"
-    text = f"{a} {a}^T - {b}^T {b}" if sign == 1 else f"{b}^T {b} - {a} {a}^T"
-    return Quantity(text, lambda P: sign * (P[a] * P[a].T - P[b].T * P[b]))
+    return as_quantity(f"{a} @ {a}.T - {b}.T @ {b}" if sign == 1 else f"{b}.T @ {b} - {a} @ {a}.T", model)
 
 
 #: The catalog's GD claims in the quantity language (``verify check --increment`` takes the same text):
@@ -80,7 +77,7 @@ DET_TERM = " + eta**2*(trace(G_W1)*G_W1 - G_W1 @ G_W1)"
 
 
 def gd_claim(model, quantity: str, increment: str):
-    """(Quantity, Increment) parsed from the quantity language against ``model``."""
+    """(QuantityFn, Increment) parsed from the quantity language against ``model``."""
     return as_quantity(quantity, model), as_increment(increment, model)
 
 
@@ -271,7 +268,7 @@ ACTS = ("relu", "leaky_relu", "identity")
 SIZES = tuple((w,) * (depth + 1) for depth in (2, 3) for w in (1, 2, 3))
 
 
-def _concrete(claim_id, model, quantity, increment=None):
+def concrete_task(claim_id, model, quantity, increment=None):
     """Flow without ``increment``; one GD step (batch of >= 2 points, ``verify.prove.batch``) with it."""
     return prove_conserved(model, quantity, dynamics="gd" if increment else "flow", increment=increment,
                            claim_id=claim_id, statement=_statement(claim_id))
@@ -318,50 +315,50 @@ def _tasks():
     for widths in SIZES:
         for act in ACTS:
             net = mlp(widths, act)
-            add(ProofTask("DU-1", f"{net.name}", "concrete", partial(_concrete, "DU-1", net, neuron_balance(net))))
-            add(ProofTask("DU-2", f"{net.name}", "concrete", partial(_concrete, "DU-2", net, layer_balance(net))))
+            add(ProofTask("DU-1", f"{net.name}", "concrete", partial(concrete_task, "DU-1", net, neuron_balance(net))))
+            add(ProofTask("DU-2", f"{net.name}", "concrete", partial(concrete_task, "DU-2", net, layer_balance(net))))
     for w in (1, 2, 3):
         net = mlp((w, w, w), "relu", bias=True)
-        add(ProofTask("DU-1", f"{net.name}", "concrete", partial(_concrete, "DU-1", net, neuron_balance(net))))
+        add(ProofTask("DU-1", f"{net.name}", "concrete", partial(concrete_task, "DU-1", net, neuron_balance(net))))
         for act in ("relu", "identity"):
             net = mlp((w, w, w), act)
-            add(ProofTask("DU-1gd", net.name, "concrete", partial(_concrete, "DU-1gd", net, *gd_claim(net, *NEURON_GD))))
+            add(ProofTask("DU-1gd", net.name, "concrete", partial(concrete_task, "DU-1gd", net, *gd_claim(net, *NEURON_GD))))
         net = mlp((w, w, w), "relu2")
-        add(ProofTask("DU-1k", net.name, "concrete", partial(_concrete, "DU-1k", net, neuron_balance(net, k=2))))
+        add(ProofTask("DU-1k", net.name, "concrete", partial(concrete_task, "DU-1k", net, neuron_balance(net, k=2))))
     for widths in SIZES:
         # Thm 2.2 needs only layers h, h+1 linear: the other activation is ReLU.
         acts = ["identity"] + ["relu"] * (len(widths) - 3)
         net = mlp(widths, acts)
-        add(ProofTask("DU-3", net.name, "concrete", partial(_concrete, "DU-3", net, matrix_balance(1))))
+        add(ProofTask("DU-3", net.name, "concrete", partial(concrete_task, "DU-3", net, matrix_balance(net))))
     for w in (1, 2, 3):
         net = mlp((w, w, w), "identity")
-        add(ProofTask("DU-3gd", net.name, "concrete", partial(_concrete, "DU-3gd", net, *gd_claim(net, *MATRIX_GD))))
+        add(ProofTask("DU-3gd", net.name, "concrete", partial(concrete_task, "DU-3gd", net, *gd_claim(net, *MATRIX_GD))))
     conv = shared_mlp([conv1d_pattern(5, 3), conv1d_pattern(3, 2)], "relu", name="conv1d(5->3->2, k=3,2)-relu")
     sparse = shared_mlp([((1, 0, 2), (2, 1, 0)), ((1, 1), (0, 2))], "leaky_relu", name="sparse-shared(3->2->2)-leaky")
     for net in (conv, sparse):
-        add(ProofTask("DU-4", net.name, "concrete", partial(_concrete, "DU-4", net, layer_balance(net))))
+        add(ProofTask("DU-4", net.name, "concrete", partial(concrete_task, "DU-4", net, layer_balance(net))))
     for d1, d2, r in ((2, 2, 1), (2, 3, 2)):
         add(ProofTask("DU-6", f"d1={d1},d2={d2},r={r}", "concrete", partial(_du6_model_check, d1, d2, r)))
     # negative controls: the same engine must refute these
     for act in ("tanh", "softplus"):
         net = mlp((2, 2, 2), act)
         add(ProofTask("DU-1", f"control: {act} instead of homogeneous", "concrete",
-                      partial(_concrete, "DU-1", net, neuron_balance(net)), expect="refuted"))
+                      partial(concrete_task, "DU-1", net, neuron_balance(net)), expect="refuted"))
     net = mlp((2, 2, 2), "relu")
-    offdiag = Quantity("(W1 W1^T - W2^T W2)[0,1] with ReLU between", lambda P: (P["W1"] * P["W1"].T - P["W2"].T * P["W2"])[0, 1])
+    offdiag = as_quantity("(W1 @ W1.T - W2.T @ W2)[0,1]", net)  # with ReLU between
     add(ProofTask("DU-3", "control: off-diagonal entry with ReLU between", "concrete",
-                  partial(_concrete, "DU-3", net, offdiag), expect="refuted"))
+                  partial(concrete_task, "DU-3", net, offdiag), expect="refuted"))
     net = mlp((2, 2, 2), "relu", bias=True)
     add(ProofTask("DU-1", "control: bias left out of the quantity", "concrete",
-                  partial(_concrete, "DU-1", net, neuron_balance(net, with_bias=False)), expect="refuted"))
+                  partial(concrete_task, "DU-1", net, neuron_balance(net, with_bias=False)), expect="refuted"))
     # GD controls: wrong increments. The det term vanishes for every one-point gradient of the
     # linear layer (rank one), so a one-point "proof" would accept it; the batch must refute it.
     net = mlp((2, 2, 2), "identity")
     add(ProofTask("DU-3gd", "control: + eta^2 det(G_W1) I (0 for one data point)", "concrete", partial(
-        _concrete, "DU-3gd", net, *gd_claim(net, MATRIX_GD[0], MATRIX_GD[1] + DET_TERM)), expect="refuted"))
+        concrete_task, "DU-3gd", net, *gd_claim(net, MATRIX_GD[0], MATRIX_GD[1] + DET_TERM)), expect="refuted"))
     net = mlp((2, 2, 2), "relu")
     add(ProofTask("DU-1gd", "control: increment 0 (GD does not conserve it)", "concrete", partial(
-        _concrete, "DU-1gd", net, *gd_claim(net, NEURON_GD[0], "0")), expect="refuted"))
+        concrete_task, "DU-1gd", net, *gd_claim(net, NEURON_GD[0], "0")), expect="refuted"))
     # Generic GD controls: a generic residual is never a counterexample, so "undecided" is the "no".
     for cid, claimed, run in (("DU-1gd", "dropped", partial(du1_generic, "DU-1gd", 1, "gd", claimed="dropped")),
                               ("DU-3gd", "sign", partial(du3_generic, "DU-3gd", "gd", claimed="sign")),

@@ -14,7 +14,7 @@ from functools import partial
 
 from verify.model import mlp
 
-from .du_hu_lee import _concrete, du3_generic, gd_claim, matrix_balance
+from .du_hu_lee import concrete_task, du3_generic, gd_claim, matrix_balance
 from .tasks import ProofTask
 
 __all__ = ["TASKS", "JT_GD"]
@@ -30,8 +30,8 @@ def _tasks():
         # scalar output as in Ji & Telgarsky: widths d -> ... -> 1
         net = mlp((2,) * depth + (1,), "identity")
         T.append(ProofTask("JT-1", f"{net.name}-flow", "concrete",
-                           partial(_concrete, "JT-1", net, matrix_balance(1, sign=-1))))
-        T.append(ProofTask("JT-1", f"{net.name}-gd", "concrete", partial(_concrete, "JT-1", net, *gd_claim(net, *JT_GD))))
+                           partial(concrete_task, "JT-1", net, matrix_balance(net, 1, sign=-1))))
+        T.append(ProofTask("JT-1", f"{net.name}-gd", "concrete", partial(concrete_task, "JT-1", net, *gd_claim(net, *JT_GD))))
     return tuple(T)
 
 

@@ -27,7 +27,8 @@ from verify.claims import get_claim
 from verify.prove.generic import as_expr, context, flow_derivative_terms, terms
 from verify.prove.generic_models import WIDTHS, generic_verdict
 from verify.model import Model, normalized_mlp
-from verify.prove.concrete import Quantity, prove_conserved
+from verify.prove.concrete import QuantityFn, prove_conserved
+from verify.testing.checking import as_quantity
 
 from .tasks import ProofTask
 
@@ -75,9 +76,9 @@ def _net(kind: str, bias: bool) -> Model:
     return normalized_mlp((2, 3, 1), kind, "relu", bias, name=f"{kind}-norm 2-3-1 relu{' +bias' if bias else ''}")
 
 
-def _squares(names: tuple[str, ...]) -> Quantity:
-    text = " + ".join(f"||{n}||^2" for n in names)
-    return Quantity(text, lambda P: {"": sum((x ** 2 for n in names for x in P[n]), sp.Integer(0))})
+def _with_squares(net: Model, names: tuple[str, ...]) -> tuple[Model, QuantityFn]:
+    """(net, sum of squares of the named parameters, in the quantity language)."""
+    return net, as_quantity(" + ".join(f"sum({n}**2)" for n in names), net)
 
 
 def _tasks():
@@ -88,13 +89,13 @@ def _tasks():
                    expect="undecided")]
     for kind in ("l2", "layer"):
         T.append(ProofTask("NM-1", f"{kind}-norm with bias", "concrete",
-                           partial(prove, _net(kind, True), _squares(("W1", "b1")))))
+                           partial(prove, *_with_squares(_net(kind, True), ("W1", "b1")))))
         T.append(ProofTask("NM-1", f"{kind}-norm without bias", "concrete",
-                           partial(prove, _net(kind, False), _squares(("W1",)))))
+                           partial(prove, *_with_squares(_net(kind, False), ("W1",)))))
     T.append(ProofTask("NM-1", "control: ||W1||^2 with the bias left out", "concrete",
-                       partial(prove, _net("layer", True), _squares(("W1",))), expect="refuted"))
+                       partial(prove, *_with_squares(_net("layer", True), ("W1",))), expect="refuted"))
     T.append(ProofTask("NM-1", "control: ||W2||^2 (the layer after)", "concrete",
-                       partial(prove, _net("l2", False), _squares(("W2",))), expect="refuted"))
+                       partial(prove, *_with_squares(_net("l2", False), ("W2",))), expect="refuted"))
     return tuple(T)
 
 

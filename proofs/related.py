@@ -18,11 +18,11 @@ from functools import partial
 import sympy as sp
 
 from verify.certificates import Proven, Step, Undecided
-from verify.testing.checking import as_increment, as_quantity
+from verify.testing.checking import as_increment, as_quantity, stated_family
 from verify.claims import get_claim
 from verify.prove.dynamics import ETA, flow_derivative
 from verify.model import diagonal_net, mlp
-from verify.prove.concrete import Quantity, prove_conserved
+from verify.prove.concrete import prove_conserved
 from verify.interpret.symbolic import symbolic_net
 
 from .tasks import ProofTask
@@ -111,11 +111,10 @@ def ex3_concrete(model):
     return _verdict("EX-3", model.name, "concrete", "flow", residual, steps, ["square loss, symbolic targets"], t0)
 
 
-def _diag_quantity(depth):
-    pairs = list(itertools.combinations(range(1, depth + 1), 2))
-    return Quantity("u_k[i]^2 - u_l[i]^2 for all k < l, i",
-                    lambda P: {f"[k={k},l={l},i={i}]": P[f"u{k}"][i] ** 2 - P[f"u{l}"][i] ** 2
-                               for k, l in pairs for i in range(P["u1"].rows)})
+def _diag_quantity(net, depth):
+    """u_k[i]^2 - u_l[i]^2 for every pair of factors k < l, one text of the quantity language each."""
+    return stated_family(net, {f"[k={k},l={l}]": f"u{k}[i]**2 - u{l}[i]**2"
+                               for k, l in itertools.combinations(range(1, depth + 1), 2)})
 
 
 #: EX-1's GD claim in the quantity language: for w = u1 o u2, G_u1 = g o u2 and G_u2 = g o u1
@@ -132,21 +131,21 @@ def _tasks():
     for n in (1, 2, 3):
         net = diagonal_net(n, 2)
         T.append(ProofTask("EX-1", net.name, "concrete", partial(
-            prove_conserved, net, _diag_quantity(2), claim_id="EX-1", statement=get_claim("EX-1").statement)))
+            prove_conserved, net, _diag_quantity(net, 2), claim_id="EX-1", statement=get_claim("EX-1").statement)))
         T.append(ProofTask("EX-1", f"{net.name}-gd", "concrete", partial(
             prove_conserved, net, as_quantity(EX1_GD[0], net), dynamics="gd", increment=as_increment(EX1_GD[1], net),
             claim_id="EX-1", statement=get_claim("EX-1").statement)))
     for depth in (3, 4):
         net = diagonal_net(2, depth)
         T.append(ProofTask("EX-2", net.name, "concrete", partial(
-            prove_conserved, net, _diag_quantity(depth), claim_id="EX-2", statement=get_claim("EX-2").statement)))
+            prove_conserved, net, _diag_quantity(net, depth), claim_id="EX-2", statement=get_claim("EX-2").statement)))
     for net in (mlp((2, 2, 2), "relu"), mlp((2, 2, 1), "tanh"), diagonal_net(3, 2)):
         T.append(ProofTask("EX-3", net.name, "concrete", partial(ex3_concrete, net)))
     T.append(ProofTask("EX-1", "control: u[i]^2 + v[i]^2", "generic",
                        partial(diagonal_generic, "EX-1", "flow", 1), expect="undecided"))
     net = diagonal_net(2, 2)
     T.append(ProofTask("EX-1", "control: u[i]^2 + v[i]^2 (concrete)", "concrete", partial(
-        prove_conserved, net, Quantity("u1[i]^2 + u2[i]^2", lambda P: {f"[i={i}]": P["u1"][i] ** 2 + P["u2"][i] ** 2 for i in range(2)}),
+        prove_conserved, net, as_quantity("u1[i]**2 + u2[i]**2", net),
         claim_id="EX-1", statement=get_claim("EX-1").statement), expect="refuted"))
     return tuple(T)
 

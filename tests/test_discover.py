@@ -31,7 +31,7 @@ from verify.errors import BadInput
 from verify.laws.lie_rank import lie_rank
 from verify.model import diagonal_net, mlp
 from verify.laws.regions import Region, sample_region
-from verify.prove.concrete import Quantity, entries, prove_conserved
+from verify.prove.concrete import QuantityFn, entries, prove_conserved
 from verify.interpret.symbolic import param_matrices
 from proofs.du_hu_lee import matrix_balance, neuron_balance
 
@@ -56,7 +56,7 @@ def _in_span(basis: list[sp.Expr], target: sp.Expr) -> bool:
     return A.rank() == Ab.rank()
 
 
-def _family(model, quantity: Quantity) -> list[sp.Expr]:
+def _family(model, quantity: QuantityFn) -> list[sp.Expr]:
     return [q for _, q in entries(quantity.build(param_matrices(model)))]
 
 
@@ -98,7 +98,7 @@ def test_du_3_family_spanned_and_deletion_breaks_span():
     model = mlp((3, 3, 2), "identity")
     r = discover(model, count=False)
     basis = [_law_expr(l) for l in r.laws]
-    family = _family(model, matrix_balance(1))
+    family = _family(model, matrix_balance(model))
     assert all(_in_span(basis, q) for q in family)
     assert len(basis) == 6
     for k in range(len(basis)):
@@ -121,8 +121,8 @@ def test_du_1_non_law_never_reported():
     model = mlp((3, 3, 2), "relu")
     r = discover(model, count=False)
     basis = [_law_expr(l) for l in r.laws]
-    off = _family(model, matrix_balance(1))[1]  # entry [0,1]
-    assert isinstance(prove_conserved(model, Quantity("offdiag", lambda P: off)), Refuted)
+    off = _family(model, matrix_balance(model))[1]  # entry [0,1]
+    assert isinstance(prove_conserved(model, QuantityFn("offdiag", lambda P: off)), Refuted)
     assert not _in_span(basis, off)
 
 
@@ -243,7 +243,7 @@ def test_unit_cut_out_proves_laws_and_refutes_non_laws():
     sub, _, remap = unit_sub_model(model, flat)
     P = param_matrices(sub)
     off = sum(P["W1"][0, k] * P["W1"][1, k] for k in range(3)) - sum(P["W2"][j, 0] * P["W2"][j, 1] for j in range(2))
-    assert isinstance(prove_conserved(sub, Quantity("offdiag", lambda _: off)), Refuted)
+    assert isinstance(prove_conserved(sub, QuantityFn("offdiag", lambda _: off)), Refuted)
 
 
 def test_du_3_bottleneck_all_laws_found():

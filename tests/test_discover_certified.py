@@ -31,7 +31,7 @@ from verify.laws.lie_rank import lie_rank
 from verify.model import mlp
 from verify.interpret.jets import MODP
 from verify.laws.modp import EchelonBasis, independent_rows, rank_mod_p
-from verify.prove.concrete import Quantity, prove_conserved
+from verify.prove.concrete import QuantityFn, prove_conserved
 from verify.laws.regions import sample_region
 from verify.interpret.symbolic import param_matrices
 
@@ -157,7 +157,7 @@ def test_du_1_local_law_of_a_two_input_net_is_proven_and_is_not_a_network_law():
     P = param_matrices(model)
     sym = {f"{k}[{i},{j}]": P[k][i, j] for k in P for i in range(P[k].rows) for j in range(P[k].cols)}
     expr = sum(sp.Rational(c) * sp.Mul(*[sym[n] for n in mon]) for c, mon in law.terms)
-    assert names and isinstance(prove_conserved(model, Quantity("local law", lambda _: expr)), Refuted)
+    assert names and isinstance(prove_conserved(model, QuantityFn("local law", lambda _: expr)), Refuted)
 
 
 def test_discover_cli_friction_kind_and_json():

@@ -21,7 +21,7 @@ from verify.model import mlp
 from verify.proofs import ALL_TASKS
 from verify.prove.concrete import prove_conserved
 from verify.prove.randomized import prove_randomized
-from verify.testing.checking import AUTO_SYMBOLIC_MAX_ENTRIES, check, choose_method
+from verify.testing.checking import AUTO_SYMBOLIC_MAX_ENTRIES, check, choose_method, exact_build
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def _randomized_task(task):
     if f.func is prove_conserved:
         model, quantity = f.args
         kw = dict(f.keywords)
-    elif f.func.__name__ == "_concrete":
+    elif f.func.__name__ == "concrete_task":
         claim_id, model, quantity, *rest = f.args
         kw = {"claim_id": claim_id, "increment": rest[0] if rest else f.keywords.get("increment")}
         kw["dynamics"] = "gd" if kw["increment"] is not None else "flow"
@@ -63,7 +63,9 @@ def _randomized_task(task):
     if kw.get("dynamics") == "gd":
         return None  # GD proofs stay symbolic: they need the batch argument (verify.testing.checking)
     kw = {k: v for k, v in kw.items() if k in ("claim_id", "statement", "dynamics", "increment", "weight_decay")}
-    return functools.partial(prove_randomized, model, quantity, fallback=task.run, **kw)
+    # a quantity stated in the quantity language runs on exact matrices through its exact interpreter
+    return functools.partial(prove_randomized, model, quantity, build=exact_build(quantity, model),
+                             fallback=task.run, **kw)
 
 
 CONCRETE = [t for t in ALL_TASKS if t.mode == "concrete"]

@@ -11,14 +11,15 @@ from verify.errors import BadInput, DivergenceError, ShapeMismatch, SpecError, U
 
 __getattr__, __dir__ = _lazy_exports(globals(), {
     "check": "testing.checking", "assert_conserved": "testing.assertions", "discover": "laws.discovery",
-    "prove_conserved": "prove.concrete", "Quantity": "prove.concrete", "parse_quantity": "lang.quantity",
+    "prove_conserved": "prove.concrete", "QuantityFn": "prove.concrete", "Quantity": "lang.quantity",
+    "parse_quantity": "lang.quantity",
     "load_spec": "lang.spec", "Model": "model", "mlp": "model", "shared_mlp": "model",
     "normalized_mlp": "model", "diagonal_net": "model",
 })
 
 __all__ = [
     "CLAIMS", "Claim", "get_claim",
-    "Model", "mlp", "shared_mlp", "normalized_mlp", "diagonal_net", "load_spec", "parse_quantity", "Quantity",
+    "Model", "mlp", "shared_mlp", "normalized_mlp", "diagonal_net", "load_spec", "parse_quantity", "Quantity", "QuantityFn",
     "check", "prove_conserved", "assert_conserved", "discover",
     "Proven", "Refuted", "Undecided", "Verdict",
     "VerifyError", "BadInput", "UnknownName", "ShapeMismatch", "SpecError", "DivergenceError",

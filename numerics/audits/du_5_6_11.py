@@ -38,11 +38,11 @@ FN11_C = 0.5
 FN11_DELTA = 0.1
 
 
-def _rank_r(d1, d2, r, rng):
+def random_rank_r(d1, d2, r, rng):
     return low_rank_target(d1, d2, r, rng)
 
 
-def _first(mask: np.ndarray) -> int | None:
+def first_true(mask: np.ndarray) -> int | None:
     idx = np.flatnonzero(mask)
     return int(idx[0]) if idx.size else None
 
@@ -65,7 +65,7 @@ def audit_du5_du11(ctx: AuditContext) -> AuditOutcome:
     eta = 0.05
     tol = 1e-6  # "converged": relative error ||UV^T - M*||_F / ||M*||_F below this
     rng = np.random.default_rng(seed_for(ctx.seed, "DU-11", d, r))
-    tgt = _rank_r(d, d, r, rng)
+    tgt = random_rank_r(d, d, r, rng)
     scale = 0.1 / math.sqrt(d)
     U0 = scale * rng.standard_normal((d, r))
     V0 = scale * rng.standard_normal((d, r))
@@ -74,7 +74,7 @@ def audit_du5_du11(ctx: AuditContext) -> AuditOutcome:
     for name, reg in (("(1)", False), ("(3)", True)):
         runs[name] = run_mf_gd(tgt.M, U0, V0, lambda t: eta, steps, regularized=reg)
     rel = {k: v.error / normM for k, v in runs.items()}
-    t_conv = {k: _first(v <= tol) for k, v in rel.items()}
+    t_conv = {k: first_true(v <= tol) for k, v in rel.items()}
     subs = []
     conv1 = t_conv["(1)"] is not None
     subs.append(SubVerdict(
@@ -156,7 +156,7 @@ def audit_du6(ctx: AuditContext) -> AuditOutcome:
         allowed = 2.0 * (max(d1, d2) + 2)
         for s in range(n_seeds):
             rng = np.random.default_rng(seed_for(ctx.seed, "DU-6", d1, d2, r, eta, s))
-            tgt = _rank_r(d1, d2, r, rng)
+            tgt = random_rank_r(d1, d2, r, rng)
             # O(1) init (entries N(0, 1/d)): the eta^2 term is then far above round-off.
             U = rng.standard_normal((d1, r)) / math.sqrt(d1)
             V = rng.standard_normal((d2, r)) / math.sqrt(d2)

@@ -26,7 +26,7 @@ from verify.numerics.models.du_matfact import (
     run_mf_gd,
     theorem_3_1_step,
 )
-from verify.numerics.audits.du_5_6_11 import EULER_GAMMA, FN11_C, FN11_DELTA, U_ROUND, _first, _rank_r
+from verify.numerics.audits.du_5_6_11 import EULER_GAMMA, FN11_C, FN11_DELTA, U_ROUND, first_true, random_rank_r
 from verify.numerics.plotting import new_figure, save_figure
 from verify.numerics.rates import wilson_interval
 from verify.numerics.audit_report import SubVerdict
@@ -55,7 +55,7 @@ def lemma31_run(d1: int, d2: int, r: int, eps: float, seed: int, schedule: str, 
         Du, Hu & Lee 2018, Thm 3.1, footnote 11, Lemma 3.1.
     """
     rng = np.random.default_rng(seed)
-    tgt = _rank_r(d1, d2, r, rng)
+    tgt = random_rank_r(d1, d2, r, rng)
     normM = float(np.linalg.norm(tgt.M))
     d = max(d1, d2)
     var = eps / d ** 2 if init_var == "eps/d^2" else float(init_var)
@@ -94,12 +94,12 @@ def lemma31_run(d1: int, d2: int, r: int, eps: float, seed: int, schedule: str, 
         "iii_V": (tr.normV2 <= bound3, tr.normV2),
     }
     for k, (ok, val) in parts.items():
-        bad = _first(~ok)
+        bad = first_true(~ok)
         out[f"holds_{k}"] = bad is None
         out[f"first_violation_{k}"] = None if bad is None else {"t": bad, "value": float(val[bad])}
     out["holds_ii_start"] = bool(tr.loss[0] <= 2 * normM ** 2)
     out["f0_over_2normM2"] = float(tr.loss[0] / (2 * normM ** 2))
-    t_eps = _first(tr.error <= eps)
+    t_eps = first_true(tr.error <= eps)
     out["steps_run"] = int(tr.error.size - 1)
     out["steps_to_eps"] = t_eps
     out["flow_time_to_eps"] = None if t_eps is None else float(np.sum(tr.eta[:t_eps]))
@@ -332,14 +332,14 @@ def audit_du9(ctx: AuditContext) -> AuditOutcome:
             continue
         U, V = np.asarray(r["U_final"]), np.asarray(r["V_final"])
         rng = np.random.default_rng(r["seed"])
-        M = _rank_r(r["d1"], r["d2"], r["r"], rng).M  # same generator order as lemma31_run
+        M = random_rank_r(r["d1"], r["d2"], r["r"], rng).M  # same generator order as lemma31_run
         points.append(("GD end point", U, V, M, r["eps"]))
     n_gd = len(points)
     cfgs = [(8, 6, 3, 0.05)] if ctx.quick else [(8, 6, 3, 0.05), (40, 30, 4, 0.05), (200, 150, 3, 0.05)]
     zero_check = []
     for (d1, d2, r, eps) in cfgs:
         rng = np.random.default_rng(seed_for(ctx.seed, "DU-9", d1, d2, r))
-        tgt = _rank_r(d1, d2, r, rng)
+        tgt = random_rank_r(d1, d2, r, rng)
         O, _ = np.linalg.qr(rng.standard_normal((r, r)))
         for k in range(r):
             for S in combinations(range(r), k):

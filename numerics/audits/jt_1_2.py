@@ -206,7 +206,7 @@ def jt_run(kind: str, n: int, d: int, margin: float, depth: int, width: int, los
     }
 
 
-def _run_grid(ctx, claim, configs, **extra):
+def run_grid(ctx, claim, configs, **extra):
     # JT-2..JT-5 measure the same trajectories: they share one runs folder, so a run made for
     # one claim is reused (resumed) by the others. JT-1 runs carry extra per-step checks.
     # "jt2" (issue 14): runs now also record JT-4's off-reference gap; older files lack it.
@@ -219,12 +219,12 @@ def _run_grid(ctx, claim, configs, **extra):
 
 
 
-def _label(r):
+def config_label(r):
     c = r["config"]
     return f"{c['kind']} d={c['d']} L={c['depth']} w={c['width']} {c['loss'][:3]}"
 
 
-def _quick_note(ctx, configs):
+def quick_note(ctx, configs):
     if not ctx.quick:
         return []
     return [f"QUICK TIER: {len(configs)} runs at d=5, n=30, depths 2-3, width 4, <= 1,000 steps; "
@@ -244,7 +244,7 @@ def audit_jt1(ctx: AuditContext) -> AuditOutcome:
     if ctx.quick:
         for c in configs:
             c["steps"] = 300
-    res = _run_grid(ctx, "JT-1", configs, check_jt1=True)
+    res = run_grid(ctx, "JT-1", configs, check_jt1=True)
     worst = max(r["jt1_max_residual"] for r in res)
     subs = [SubVerdict(
         "JT-1: per-step change = eta^2 (G_{k+1}^T G_{k+1} - G_k G_k^T) along GD",
@@ -254,7 +254,7 @@ def audit_jt1(ctx: AuditContext) -> AuditOutcome:
         f"{JT1_RTOL:g}",
         measured={"max relative residual": worst, "runs": len(res),
                   "steps checked": sum(r["executed_steps"] for r in res),
-                  "per run": {_label(r): r["jt1_max_residual"] for r in res}},
+                  "per run": {config_label(r): r["jt1_max_residual"] for r in res}},
         paper={"statement": "conserved under gradient flow; GD changes it by eta^2(...) per "
                             "step [derived in CLAIMS.md]"})]
     flow = min(r["jt1_max_flow_residual"] for r in res)
@@ -271,12 +271,12 @@ def audit_jt1(ctx: AuditContext) -> AuditOutcome:
            label="flow (no change)")
     ax.axhline(JT1_RTOL, color="k", ls="--", label="tolerance")
     ax.set(yscale="log", xlabel="run", ylabel="max relative residual", title="JT-1 along GD")
-    ax.set_xticks(range(len(res)), [_label(r) for r in res], rotation=60, fontsize=6)
+    ax.set_xticks(range(len(res)), [config_label(r) for r in res], rotation=60, fontsize=6)
     ax.legend(fontsize=7)
     figs = save_figure(fig, ctx.out, f"JT-1-{ctx.tier}")
     return AuditOutcome(subs=tuple(subs), figures=figs,
                         params={"configs": configs, "rtol": JT1_RTOL, "step rule": "1/beta_t"},
-                        notes=tuple(_quick_note(ctx, configs)
+                        notes=tuple(quick_note(ctx, configs)
                                     + ["JT-1 is an identity ('verify prove JT-1'); this audit "
                                        "measures it in float64 along real GD runs."]))
 
@@ -293,8 +293,8 @@ def audit_jt2(ctx: AuditContext) -> AuditOutcome:
         Ji & Telgarsky 2019, main alignment theorem; CLAIMS.md JT-2, JT-6.
     """
     configs = jt_configs(ctx.quick, claim="JT-2")
-    res = _run_grid(ctx, "JT-2", configs)
-    ctrl = _run_grid(ctx, "JT-2", [dict(kind="nonseparable", n=30, d=5, margin=0.0, depth=3,
+    res = run_grid(ctx, "JT-2", configs)
+    ctrl = run_grid(ctx, "JT-2", [dict(kind="nonseparable", n=30, d=5, margin=0.0, depth=3,
                                         width=4, loss="logistic", steps=QUICK_STEPS)])[0]
     rule = (f"consistent iff, for every run (and every layer / adjacent pair), the gap's "
             f"log-log slope over the last decade t in [T/10, T] has its 95% CI below {DECAY_SLOPE} "
@@ -307,7 +307,7 @@ def audit_jt2(ctx: AuditContext) -> AuditOutcome:
                 if series is None:
                     continue
                 f = _late_fit(r["t"], series)
-                fits[f"{_label(r)} [{j + 1}]"] = f["slope"] if f else "no window"
+                fits[f"{config_label(r)} [{j + 1}]"] = f["slope"] if f else "no window"
                 ok &= _decays(f)
         subs.append(SubVerdict(f"JT-2: {name}", "consistent" if ok else "inconsistent", rule,
                                measured={"late-window slopes (EXPLORATORY)": fits},
@@ -325,7 +325,7 @@ def audit_jt2(ctx: AuditContext) -> AuditOutcome:
             control=True, expected="inconsistent"))
     figs = _jt2_figure(ctx, res)
     return AuditOutcome(subs=tuple(subs), figures=figs, params={"configs": configs},
-                        notes=tuple(_quick_note(ctx, configs) + [EXPLORATORY]))
+                        notes=tuple(quick_note(ctx, configs) + [EXPLORATORY]))
 
 
 def _jt2_quantities():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from verify.numerics.context import AuditContext, AuditOutcome
-from verify.numerics.audits.jt_1_2 import _label, _quick_note, _run_grid, jt_configs
+from verify.numerics.audits.jt_1_2 import config_label, quick_note, run_grid, jt_configs
 from verify.numerics.plotting import new_figure, save_figure
 from verify.numerics.audit_report import SubVerdict
 
@@ -36,7 +36,7 @@ def audit_jt3(ctx: AuditContext) -> AuditOutcome:
         Ji & Telgarsky 2019 (bound on the non-rank-one part of each layer); CLAIMS.md JT-3.
     """
     configs = jt_configs(ctx.quick, claim="JT-3")
-    res = _run_grid(ctx, "JT-3", configs)
+    res = run_grid(ctx, "JT-3", configs)
     worst = max(res, key=lambda r: r["jt3_max_gap"] - r["jt3_D"])
     excess = worst["jt3_max_gap"] - worst["jt3_D"]
     ratio = max(r["jt3_max_gap"] / r["jt3_D"] for r in res)
@@ -44,7 +44,7 @@ def audit_jt3(ctx: AuditContext) -> AuditOutcome:
     measured = {"runs": len(res), "runs violating": len(fails),
                 "max over runs of max_t,k (lhs - D)": excess,
                 "max over runs of max_t,k lhs / D": ratio,
-                "per run [max lhs, D]": {_label(r): [r["jt3_max_gap"], r["jt3_D"]] for r in res}}
+                "per run [max lhs, D]": {config_label(r): [r["jt3_max_gap"], r["jt3_D"]] for r in res}}
     note = ""
     if fails:
         step, layer = worst["jt3_argmax"]
@@ -75,14 +75,14 @@ def audit_jt3(ctx: AuditContext) -> AuditOutcome:
     for r in res:
         g = np.asarray(r["jt3_gap_rec"]).max(axis=1)
         ax.plot(np.maximum(r["jt3_gap_t"], 1), g / r["jt3_D"], lw=0.8,
-                label=_label(r) if len(res) <= LEGEND_MAX else None)
+                label=config_label(r) if len(res) <= LEGEND_MAX else None)
     ax.axhline(1.0, color="k", ls="--", label="D")
     ax.set(xscale="log", xlabel="iteration", ylabel="max_k (||W_k||_F^2 - ||W_k||_2^2) / D",
            title="JT-3 (D as transcribed)")
     ax.legend(fontsize=6)
     figs = save_figure(fig, ctx.out, f"JT-3-{ctx.tier}")
     return AuditOutcome(subs=tuple(subs), figures=figs, params={"configs": configs},
-                        notes=tuple(_quick_note(ctx, configs)
+                        notes=tuple(quick_note(ctx, configs)
                                     + ["D is audited exactly as transcribed in CLAIMS.md "
                                        "(marked unverified); we did not adjust it."]))
 
@@ -100,7 +100,7 @@ def audit_jt5(ctx: AuditContext) -> AuditOutcome:
         Ji & Telgarsky 2019 (GD analysis, descent lemma); CLAIMS.md JT-5.
     """
     configs = jt_configs(ctx.quick, claim="JT-5")
-    res = _run_grid(ctx, "JT-5", configs)
+    res = run_grid(ctx, "JT-5", configs)
     rule = ("consistent iff on every run R_{t+1} < R_t at every executed step (ties allowed only "
             "once R < 1e-300) and sum_t eta_t ||grad R(W_t)||^2 <= 2 R(W(0))")
 
@@ -111,40 +111,40 @@ def audit_jt5(ctx: AuditContext) -> AuditOutcome:
         "JT-5: eta_t = 1/beta_t (certified): monotone risk and sum eta ||grad||^2 <= 2R(0)",
         "consistent" if all(ok(r) for r in res) else "inconsistent", rule,
         measured={"per run [monotone, sum, 2R(0), steps]":
-                  {_label(r): [r["jt5_monotone"], r["jt5_sum"], r["jt5_2R0"],
+                  {config_label(r): [r["jt5_monotone"], r["jt5_sum"], r["jt5_2R0"],
                                r["executed_steps"]] for r in res}},
         paper={"statement": "eta_t <= 1/beta(R) => R decreases; sum eta_t||grad||^2 <= 2R(W(0))"})]
     ctrl_cfgs = [dict(kind="planted", n=30, d=5, margin=0.2, depth=L, width=4, loss="logistic",
                       steps=300, eta=JT5_CONTROL_FACTOR) for L in (2, 3)]
-    ctrl = _run_grid(ctx, "JT-5", ctrl_cfgs, eta_factor=JT5_CONTROL_FACTOR)
+    ctrl = run_grid(ctx, "JT-5", ctrl_cfgs, eta_factor=JT5_CONTROL_FACTOR)
     subs.append(SubVerdict(
         f"control: constant step {JT5_CONTROL_FACTOR:g} x the certified step at init",
         "consistent" if all(ok(r) for r in ctrl) else "inconsistent",
         "the same rule on runs whose step violates eta <= 1/beta; it must be rejected",
         measured={"per run [monotone, first increase, sum, 2R(0)]":
-                  {_label(r): [r["jt5_monotone"], r["jt5_first_increase"], r["jt5_sum"],
+                  {config_label(r): [r["jt5_monotone"], r["jt5_first_increase"], r["jt5_sum"],
                                r["jt5_2R0"]] for r in ctrl}},
         control=True, expected="inconsistent"))
     fig, ax = new_figure(1, 2)
     for r in res:
         ax[0].plot(np.maximum(r["t"], 1), r["risk"], lw=0.8,
-                   label=_label(r) if len(res) <= LEGEND_MAX else None)
+                   label=config_label(r) if len(res) <= LEGEND_MAX else None)
     for r in ctrl:
-        ax[0].plot(np.maximum(r["t"], 1), r["risk"], lw=0.8, ls="--", label=_label(r) + " ctrl")
+        ax[0].plot(np.maximum(r["t"], 1), r["risk"], lw=0.8, ls="--", label=config_label(r) + " ctrl")
     ax[0].set(xscale="log", yscale="log", xlabel="iteration", ylabel="risk", title="JT-5 risk")
     ax[0].legend(fontsize=6)
     rows = res + ctrl
     ax[1].bar(range(len(rows)), [r["jt5_sum"] / r["jt5_2R0"] for r in rows])
     ax[1].axhline(1.0, color="k", ls="--")
     ax[1].set(ylabel="sum eta ||grad||^2 / 2R(0)", title="JT-5 budget (<= 1 claimed)")
-    ax[1].set_xticks(range(len(rows)), [_label(r) + (" ctrl" if r in ctrl else "") for r in rows],
+    ax[1].set_xticks(range(len(rows)), [config_label(r) + (" ctrl" if r in ctrl else "") for r in rows],
                      rotation=60, fontsize=6)
     figs = save_figure(fig, ctx.out, f"JT-5-{ctx.tier}")
     return AuditOutcome(subs=tuple(subs), figures=figs,
                         params={"configs": configs, "control factor": JT5_CONTROL_FACTOR,
                                 "beta": "certified curvature bound on the step segment "
                                         "(numerics/models/jt_linear_net.py)"},
-                        notes=tuple(_quick_note(ctx, configs)
+                        notes=tuple(quick_note(ctx, configs)
                                     + ["beta_t is our explicit smoothness bound (ell'' <= ell, "
                                        "|ell'| <= ell, ||x|| <= 1); the paper's beta(R) may be "
                                        "a different bound of the same kind."]))

@@ -43,7 +43,7 @@ import numpy as np
 
 from verify.numerics.context import AuditContext, AuditOutcome
 from verify.numerics.audits.jt_1_2 import DECAY_SLOPE, EXPLORATORY, FULL_STEPS, JT4_OFF_ANGLE_DEG, QUICK_STEPS, \
-    _label, _late_fit, _quick_note, _run_grid, jt_configs
+    config_label, _late_fit, quick_note, run_grid, jt_configs
 from verify.numerics.plotting import new_figure, save_figure
 from verify.numerics.rates import fit_limit_inverse_log, mean_ci95
 from verify.numerics.audit_report import SubVerdict
@@ -85,7 +85,7 @@ def _evidence(runs, fits, key):
     per = {}
     for r, f in zip(runs, fits):
         late = _late_fit(r["t"], r[key])
-        per[_label(r)] = {"final 1-cos": r[key][-1], "T": r["t"][-1],
+        per[config_label(r)] = {"final 1-cos": r[key][-1], "T": r["t"][-1],
                           "limit c_r": f.limit, "rho_r": f.rel_limit,
                           "log-log slope (EXPLORATORY)": late["slope"] if late else None}
     measured = {"runs": len(runs), "mean rho (95% CI over runs)": ci,
@@ -105,11 +105,11 @@ def audit_jt4(ctx: AuditContext) -> AuditOutcome:
         CLAIMS.md JT-4, JT-6; issue 14.
     """
     configs = jt_configs(ctx.quick, claim="JT-4")
-    res = _run_grid(ctx, "JT-4", configs)
+    res = run_grid(ctx, "JT-4", configs)
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS
     ctrl_cfgs = [dict(kind="nonseparable", n=30, d=5, margin=0.0, depth=L, width=4, loss=loss,
                       steps=steps) for L in (2, 3) for loss in ("logistic", "exponential")]
-    ctrl = _run_grid(ctx, "JT-4", ctrl_cfgs)
+    ctrl = run_grid(ctx, "JT-4", ctrl_cfgs)
 
     fits = _limits(res, "cos_gap")
     verdict, measured = _evidence(res, fits, "cos_gap")
@@ -147,7 +147,7 @@ def audit_jt4(ctx: AuditContext) -> AuditOutcome:
         params={"configs": configs, "control configs": ctrl_cfgs, "window": "t in [T/10, T]",
                 "regressor": "x = 1/ln t", "off-reference angle (deg)": JT4_OFF_ANGLE_DEG,
                 "svm": "SLSQP QP, LP start, KKT check"},
-        notes=tuple(_quick_note(ctx, configs) + [
+        notes=tuple(quick_note(ctx, configs) + [
             "Rule history: until issue 14 the rule was 'final 1 - cos <= 0.01 and log-log slope "
             f"CI below {DECAY_SLOPE}' at T = 5,000; it depended on the horizon (10/64 full-tier "
             "runs were above 0.01 while all were still decaying) and was replaced by the "

@@ -15,19 +15,24 @@ N1/D1 + N2/D2 = (N1 L/D1 + N2 L/D2)/L (L = lcm of the factor multisets) and (N1 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from itertools import count
 from typing import Any
 
 import numpy as np
 
-from verify.interpret.exact_arith import DenominatorVanished, _as2d, _reshape_back, as_fraction
+from verify.interpret.exact_arith import DenominatorVanished, as2d, reshape_back, as_fraction
 
 __all__ = ["Deg", "DegreeArith"]
 
 _FACTOR_IDS = count()
-#: (op, id(a), id(b)) -> (a, b, result): layers apply one operation to whole arrays whose entries are
+#: The memo of the degree run in progress (``DegreeArith.scope``), or None outside one:
+#: (op, id(a), id(b)) -> (a, b, result). Layers apply one operation to whole arrays whose entries are
 #: often one shared Deg, so most operations repeat (the operands are kept alive, so ids stay theirs).
-_MEMO: dict = {}
+#: Scoped to one run, so no process-wide table keeps a finished run's values alive.
+_MEMO: ContextVar[dict | None] = ContextVar("verify_degree_memo", default=None)
 
 
 def _lse2(a: float, b: float) -> float:
@@ -74,11 +79,14 @@ class Deg:
 
     def _memo(self, op: str, other: Any, compute: Any) -> "Deg":
         """``compute(other)``, remembered per (op, operands): a net's expressions reuse the same objects."""
-        hit = _MEMO.get((op, id(self), id(other)))
+        memo = _MEMO.get()
+        if memo is None:
+            return compute(other)
+        hit = memo.get((op, id(self), id(other)))
         if hit is not None and hit[0] is self and hit[1] is other:
             return hit[2]
         out = compute(other)
-        _remember(op, self, other, out)
+        memo[(op, id(self), id(other))] = (self, other, out)
         return out
 
     def __add__(self, other: Any) -> "Deg":
@@ -157,12 +165,6 @@ class Deg:
         return f"Deg(n={self.n}, den={self.den_degree}, h={self.h:.1f})"
 
 
-def _remember(op: str, a: Any, b: Any, out: Deg) -> None:
-    if len(_MEMO) > 100_000:
-        _MEMO.clear()
-    _MEMO[(op, id(a), id(b))] = (a, b, out)
-
-
 
 class DegreeArith:
     """Degree bounds (:class:`Deg`); every free variable (parameter, input, region, aux, dl) is one.
@@ -177,6 +179,15 @@ class DegreeArith:
     def __init__(self) -> None:
         self.generators = 0
         self._constants: set = set()
+
+    @contextmanager
+    def scope(self) -> Iterator[None]:
+        """Memoise Deg operations while the block runs (one degree run); forget them after."""
+        token = _MEMO.set({})
+        try:
+            yield
+        finally:
+            _MEMO.reset(token)
 
     def sqrt_value(self, base: Any, label: str, constant: bool = False) -> Deg:
         from verify.model.layers._base import NoExactForm
@@ -217,12 +228,12 @@ class DegreeArith:
         return self.free(S.shape)
 
     def matmul(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        A2, B2 = _as2d(A, True), _as2d(B, False)
+        A2, B2 = as2d(A, True), as2d(B, False)
         ua, ub = {id(v) for v in A2.ravel()}, {id(v) for v in B2.ravel()}
         if len(ua) == 1 and len(ub) == 1:  # every entry one shared bound: sum of k equal products
             prod = Deg._coerce(A2.flat[0]) * Deg._coerce(B2.flat[0])
             acc = prod if prod.is_zero else Deg(prod.n, prod.h + math.log2(A2.shape[1]) + 1e-9, prod.den)
-            return _reshape_back(np.full((A2.shape[0], B2.shape[1]), acc, dtype=object), A, B)
+            return reshape_back(np.full((A2.shape[0], B2.shape[1]), acc, dtype=object), A, B)
         a = [[Deg._coerce(v) for v in row] for row in A2]
         b = [[Deg._coerce(v) for v in row] for row in B2]
         if all(not v.den for row in a for v in row) and all(not v.den for row in b for v in row):
@@ -237,7 +248,7 @@ class DegreeArith:
                 h = np.logaddexp2.reduce(ah[i][:, None] + bh, axis=0) + 1e-9 * A2.shape[1]
                 for j in range(B2.shape[1]):
                     out[i, j] = Deg(int(n[j]), float(h[j])) if h[j] > -math.inf else Deg(0, -math.inf)
-            return _reshape_back(out, A, B)
+            return reshape_back(out, A, B)
         out = np.empty((A2.shape[0], B2.shape[1]), dtype=object)
         for i in range(A2.shape[0]):
             for j in range(B2.shape[1]):
@@ -245,4 +256,4 @@ class DegreeArith:
                 for t in range(A2.shape[1]):
                     acc = acc + a[i][t] * b[t][j]
                 out[i, j] = acc
-        return _reshape_back(out, A, B)
+        return reshape_back(out, A, B)

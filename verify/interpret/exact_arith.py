@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FieldArith", "RationalArith", "PointRejected", "DenominatorVanished", "Kink", "as_fraction"]
+__all__ = ["FieldArith", "RationalArith", "PointRejected", "DenominatorVanished", "Kink", "as_fraction", "as2d", "reshape_back"]
 
 _LIMB = 21
 _MASK = (1 << _LIMB) - 1
@@ -44,13 +44,13 @@ def as_fraction(r: Any) -> Fraction:
     return Fraction(int(p), int(q))
 
 
-def _as2d(A: np.ndarray, left: bool) -> np.ndarray:
+def as2d(A: np.ndarray, left: bool) -> np.ndarray:
     if A.ndim == 2:
         return A
     return A.reshape(1, -1) if left else A.reshape(-1, 1)
 
 
-def _reshape_back(C: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+def reshape_back(C: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
     if A.ndim == 1 and B.ndim == 1:
         return C.reshape(())
     if A.ndim == 1:
@@ -119,17 +119,17 @@ class FieldArith:
         return self.free()
 
     def matmul(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        A2, B2 = _as2d(A, True), _as2d(B, False)
+        A2, B2 = as2d(A, True), as2d(B, False)
         (m, k), n = A2.shape, B2.shape[1]
         if m * k * n < self.limb_threshold or k >= 1 << 20 or self.roots is not None:
-            return _reshape_back((A2 @ B2) % self.p, A, B)
+            return reshape_back((A2 @ B2) % self.p, A, B)
         la = [np.array((A2 >> (_LIMB * i)) & _MASK, dtype=np.int64) for i in range(3)]
         lb = [np.array((B2 >> (_LIMB * j)) & _MASK, dtype=np.int64) for j in range(3)]
         out = np.zeros((m, n), dtype=object)
         for t in range(5):  # limb products of equal shift summed in int64 (< 3 * 2**20 * 2**42 < 2**63)
             part = np.sum([la[i] @ lb[t - i] for i in range(3) if 0 <= t - i < 3], axis=0)
             out = out + (part.astype(object) << (_LIMB * t))
-        return _reshape_back(out % self.p, A, B)
+        return reshape_back(out % self.p, A, B)
 
 
 class RationalArith:

@@ -21,7 +21,7 @@ import sympy as sp
 from verify.certificates import Proven, Verdict
 from verify.model import Act, Activation, DiagonalLinear, Dense, Model, Param, layer_dims
 from verify.interpret.jets import param_layout
-from verify.prove.concrete import Quantity, prove_conserved
+from verify.prove.concrete import QuantityFn, prove_conserved
 
 __all__ = ["sub_model", "unit_sub_model", "prove_group", "rows_per_unit"]
 
@@ -190,7 +190,7 @@ def prove_group(model: Model, laws: list[dict], entries, seed: int, cache: dict 
                 out[f"[law {k + 1}]" if len(group) > 1 else ""] = expr
             return out
         text = "; ".join(l["text"] for l in group) if len(group) <= 3 else f"{len(group)} discovered laws"
-        return Quantity(text, build)
+        return QuantityFn(text, build)
 
     def run(m, group, note):
         statement = (f"each of the {len(group)} discovered quantities is conserved under gradient flow; "

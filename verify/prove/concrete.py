@@ -30,7 +30,7 @@ from verify.model import Model, walk
 from verify.interpret.symbolic import param_matrices, symbolic_net
 from verify.prove.witness import find_witness
 
-__all__ = ["Quantity", "Increment", "prove_conserved", "entries", "DEFAULT_BUDGET_OPS"]
+__all__ = ["QuantityFn", "Increment", "prove_conserved", "entries", "DEFAULT_BUDGET_OPS"]
 
 #: Residuals with more operations than this are not expanded (Undecided unless a witness is found).
 #: 2e5 ops expands in a few seconds on the reference 2-core machine.
@@ -38,7 +38,7 @@ DEFAULT_BUDGET_OPS = 200_000
 
 
 @dataclass(frozen=True)
-class Quantity:
+class QuantityFn:
     """A quantity Q(params): ``build`` maps name -> sympy.Matrix to a scalar, a Matrix, or a dict
     label -> scalar (one entry per free index value)."""
 
@@ -172,7 +172,7 @@ def _expands_to_zero(r: sp.Expr, net) -> bool:
 
 def prove_conserved(
     model: Model,
-    quantity: Quantity,
+    quantity: QuantityFn,
     *,
     dynamics: str = "flow",
     increment: Increment | None = None,

@@ -1,7 +1,7 @@
 """A quantity Q evaluated exactly, with its derivative along a direction (dual numbers).
 
 ``QMatrix`` / ``QScalar`` stand in for SymPy matrices and scalars inside a quantity's ``build``
-(the catalog's ``Quantity`` objects use ``*`` as the matrix product, ``.T``, ``.rows``,
+(the catalog's ``QuantityFn`` objects use ``*`` as the matrix product, ``.T``, ``.rows``,
 ``W[i, :]``, iteration over entries, exactly like ``sympy.Matrix``). Each holds a value and a
 tangent in one exact arithmetic (``verify.interpret.exact_arith``): with parameters
 theta + tau v, the tangent of Q is dQ/dtau at tau = 0, i.e. the exact directional derivative

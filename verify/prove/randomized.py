@@ -157,7 +157,8 @@ def degree_bound(problem: Problem) -> DegreeBound:
 
     def dl(point, out):
         return ar.free(out.shape)
-    ev = evaluate(problem, ar, lambda kind, shape: ar.free(shape), dl, trace=True)
+    with ar.scope():
+        ev = evaluate(problem, ar, lambda kind, shape: ar.free(shape), dl, trace=True)
     vals = [v for _, v in ev.residuals if not v.is_zero]
     n = max((v.n for v in vals), default=0)
     d = max((v.den_degree for v in vals), default=0)
@@ -272,7 +273,7 @@ def prove_randomized(model: Model, quantity: Any, *, build: Callable | None = No
                      statement: str = "", n_data: int = 1, seed: int = 0, points: int = POINTS,
                      weight_decay: Any = None, witness_tries: int = WITNESS_TRIES,
                      fallback: Callable[[], Verdict] | None = None) -> Verdict:
-    """Decide conservation of ``quantity`` (a ``Quantity``; ``build`` overrides its ``build`` with
+    """Decide conservation of ``quantity`` (a ``QuantityFn``; ``build`` overrides its ``build`` with
     one that accepts exact matrices) by randomized exact identity testing.
 
     Raises ``NoExactForm`` when a layer, the loss or the quantity has no exact form (the caller falls

@@ -19,7 +19,7 @@ from scipy.integrate import solve_ivp
 from verify.errors import DivergenceError
 from verify.model import Model
 from verify.interpret.numeric import flat, loss_and_grad, unflat
-from verify.prove.concrete import Quantity, entries
+from verify.prove.concrete import QuantityFn, entries
 from verify.interpret.symbolic import param_matrices
 
 __all__ = ["TrajectoryReport", "flow_drift", "gd_drift"]
@@ -44,7 +44,7 @@ class TrajectoryReport:
                 f"relative to the scale of Q's terms {self.scale:.3e}: {self.relative_drift:.3e}; {extra}")
 
 
-def _q_functions(model: Model, quantity: Quantity):
+def _q_functions(model: Model, quantity: QuantityFn):
     P = param_matrices(model)
     theta = [s for p in model.params for s in P[p.name]]
     ents = entries(quantity.build(dict(P)))
@@ -74,7 +74,7 @@ def _grad(model, X, T):
     return g
 
 
-def flow_drift(model: Model, quantity: Quantity, *, seed: int = 0, t_end: float = 2.0,
+def flow_drift(model: Model, quantity: QuantityFn, *, seed: int = 0, t_end: float = 2.0,
                rtol: float = 1e-10, atol: float = 1e-12, max_evals: int = 50_000) -> TrajectoryReport:
     """Drift of Q along the gradient flow of the model's loss (square if left open) on random data."""
     theta0, X, T = _problem(model, seed)
@@ -116,7 +116,7 @@ def _gd_max_step_change(model, q, theta, grad, eta, steps):
     return worst, theta
 
 
-def gd_drift(model: Model, quantity: Quantity, *, eta: float = 1e-2, steps: int = 50, seed: int = 0) -> TrajectoryReport:
+def gd_drift(model: Model, quantity: QuantityFn, *, eta: float = 1e-2, steps: int = 50, seed: int = 0) -> TrajectoryReport:
     """Largest per-step change of Q at eta and eta/2, and the fitted exponent p in change ~ eta^p."""
     theta0, X, T = _problem(model, seed)
     q, qabs = _q_functions(model, quantity)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from verify.certificates import Proven, ProvenRandomized, render
 from verify.lang.quantity import Quantity as ParsedQuantity
-from verify.prove.concrete import Quantity
+from verify.prove.concrete import QuantityFn
 from verify.testing.checking import check
 
 __all__ = ["assert_conserved", "NotConserved"]
@@ -23,7 +23,7 @@ class NotConserved(AssertionError):
         self.verdict = verdict
 
 
-def assert_conserved(model, quantity: str | ParsedQuantity | Quantity, *, dynamics: str = "flow", weight_decay=None,
+def assert_conserved(model, quantity: str | ParsedQuantity | QuantityFn, *, dynamics: str = "flow", weight_decay=None,
                      seed: int = 0, **kwargs) -> Proven | ProvenRandomized:
     """Return the ``Proven`` certificate (``ProvenRandomized`` from the randomized route, with its
     error probability: ``method=`` as in ``check``), or raise ``NotConserved`` showing the witness /

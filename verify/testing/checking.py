@@ -2,7 +2,7 @@
 
 The quantity is text in the safe quantity language (``verify.lang.quantity``; never evaluated), the
 same text already parsed (``verify.lang.quantity.parse_quantity``), or a
-``verify.prove.concrete.Quantity``. Under GD the claimed increment is text in the same language, where
+``verify.prove.concrete.QuantityFn``. Under GD the claimed increment is text in the same language, where
 ``G_<param>`` names the loss gradient dL/d<param> (e.g. ``G_W1``) and ``eta`` the step, or a
 ``verify.prove.concrete.Increment``. The verdict is the same certificate the proof job returns.
 
@@ -21,15 +21,16 @@ batch argument of ``verify.prove.batch``, which the randomized route does not ma
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Literal
 
 from verify.certificates import Verdict
 from verify.model import Model
 from verify.model.layout import layout
 from verify.lang.quantity import Quantity as ParsedQuantity
-from verify.prove.concrete import DEFAULT_BUDGET_OPS, Increment, Quantity, prove_conserved
+from verify.prove.concrete import DEFAULT_BUDGET_OPS, Increment, QuantityFn, prove_conserved
 
-__all__ = ["check", "as_quantity", "as_increment", "exact_build", "METHODS", "AUTO_SYMBOLIC_MAX_ENTRIES", "choose_method",
+__all__ = ["check", "as_quantity", "stated_family", "as_increment", "exact_build", "METHODS", "AUTO_SYMBOLIC_MAX_ENTRIES", "choose_method",
            "STEP_NAME", "GRADIENT_PREFIX"]
 
 #: Names the increment language adds to the parameters: the step and the gradients G_<param>.
@@ -45,20 +46,37 @@ METHODS = ("symbolic", "randomized", "auto")
 AUTO_SYMBOLIC_MAX_ENTRIES = 64
 
 
-def as_quantity(quantity: str | ParsedQuantity | Quantity, model: Model) -> Quantity:
+def as_quantity(quantity: str | ParsedQuantity | QuantityFn, model: Model) -> QuantityFn:
     """Parse quantity text (or take it parsed) against ``model``'s parameter shapes (velocities
     ``<name>_dot`` allowed)."""
-    if isinstance(quantity, Quantity):
+    if isinstance(quantity, QuantityFn):
         return quantity
-    from verify.lang.quantity import instantiate, parse_quantity
+    from verify.lang.quantity import parse_quantity
     q = quantity if isinstance(quantity, ParsedQuantity) else parse_quantity(quantity)
+    return _TextQuantity(q.text, _text_build(q, model), parts=(("", q.text),))
+
+
+def stated_family(model: Model, texts: Mapping[str, str]) -> QuantityFn:
+    """Several quantities in the quantity language checked as one, each entry labelled by its key,
+    e.g. ``{"[h=1]": "norm(W1)**2 - norm(W2)**2", "[h=2]": "norm(W2)**2 - norm(W3)**2"}``: how the
+    catalog states "for every layer h" on a concrete net. Every text can be pasted into ``verify check``."""
+    from verify.lang.quantity import parse_quantity
+    builds = [(label, _text_build(parse_quantity(text), model)) for label, text in texts.items()]
+
+    def build(P):
+        return {_join(label, key): val for label, b in builds for key, val in b(P).items()}
+    return _TextQuantity("; ".join(texts.values()), build, parts=tuple(texts.items()))
+
+
+def _text_build(q: ParsedQuantity, model: Model):
+    from verify.lang.quantity import instantiate
     shapes = _shapes(model)
 
     def build(P):
         present = {k: v for k, v in P.items() if k in q.names or k in shapes}
         out = instantiate(q, present, shapes={k: shapes[k] for k in present})
         return {_label(key): val for key, val in out.items()}
-    return _TextQuantity(q.text, build)
+    return build
 
 
 def as_increment(increment: str | Increment, model: Model) -> Increment:
@@ -95,23 +113,25 @@ def as_increment(increment: str | Increment, model: Model) -> Increment:
     return Increment(increment, build)
 
 
-def exact_build(quantity: str | Quantity, model: Model):
+def exact_build(quantity: str | QuantityFn, model: Model):
     """The quantity's ``build`` on exact matrices (``verify.prove.exact_quantity``): text goes through
-    the exact interpreter of the quantity language; a ``Quantity`` object's own ``build`` is used as is."""
-    if isinstance(quantity, Quantity):
-        if not isinstance(quantity, _TextQuantity):
-            return quantity.build
-        quantity = quantity.text
+    the exact interpreter of the quantity language; a ``QuantityFn`` object's own ``build`` is used as is."""
+    if isinstance(quantity, QuantityFn) and not isinstance(quantity, _TextQuantity):
+        return quantity.build
     from verify.lang.quantity import parse_quantity
     from verify.lang.quantity_exact import exact_builder
+    parts = quantity.parts if isinstance(quantity, _TextQuantity) else (("", quantity),)
     shapes = _shapes(model)
-    build = exact_builder(parse_quantity(quantity), shapes)
-    return lambda P: {_label(key): val for key, val in build(P).items()}
+    builds = [(label, exact_builder(parse_quantity(text), shapes)) for label, text in parts]
+    return lambda P: {_join(label, _label(key)): val for label, b in builds for key, val in b(P).items()}
 
 
 @dataclasses.dataclass(frozen=True)
-class _TextQuantity(Quantity):
-    """A quantity made from text by ``as_quantity`` (the exact route parses the text again)."""
+class _TextQuantity(QuantityFn):
+    """A quantity made from text by ``as_quantity`` / ``stated_family``: ``parts`` are its (label,
+    text) pieces, which the exact route parses again."""
+
+    parts: tuple[tuple[str, str], ...] = ()
 
 
 def choose_method(model: Model, n_data: int = 1) -> str:
@@ -127,11 +147,16 @@ def _shapes(model: Model) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _join(label: str, key: str) -> str:
+    """``[h=1]`` and ``[i=0]`` -> ``[h=1,i=0]``."""
+    return f"{label[:-1]},{key[1:]}" if label.endswith("]") and key.startswith("[") else label + key
+
+
 def _label(key) -> str:
     return "[" + ",".join(f"{a}={b}" for a, b in key) + "]" if key else ""
 
 
-def check(model: Model, quantity: str | ParsedQuantity | Quantity, *, dynamics: str = "flow", weight_decay=None,
+def check(model: Model, quantity: str | ParsedQuantity | QuantityFn, *, dynamics: str = "flow", weight_decay=None,
           seed: int = 0, budget_ops: int = DEFAULT_BUDGET_OPS, n_data: int | None = None, loss: str | None = None,
           increment: str | Increment | None = None, method: Method = "auto", points: int | None = None) -> Verdict:
     """Conserved or not, with a certificate (``Proven``, or ``ProvenRandomized`` from the randomized

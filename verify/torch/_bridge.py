@@ -14,7 +14,7 @@ from verify.certificates import Proven, Refuted, Step, Undecided, Verdict, Witne
 from verify.errors import BadInput, ShapeMismatch, UnknownName, VerifyError, closest
 from verify.model import (Act, Attention, Dense, DiagonalLinear, Model, Normalize, NormalizedDense, Param, Pool,
                      Residual, conv1d_pattern, conv2d_pattern, pool2d_windows, walk)
-from verify.prove.concrete import DEFAULT_BUDGET_OPS, Quantity as EngineQuantity, prove_conserved
+from verify.prove.concrete import DEFAULT_BUDGET_OPS, QuantityFn as EngineQuantity, prove_conserved
 from verify.lang.quantity import (BinOp, Call, Index, MatMul, Name, Neg, Number, Pow, Quantity, Slice, Transpose,
                                   instantiate, parse_quantity, quantity_shape)
 
