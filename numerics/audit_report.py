@@ -196,7 +196,7 @@ class AuditReport:
     # Notebook displays: the report's evidence table (figures beside it, embedded) and the Markdown.
     def _repr_html_(self) -> str:
         from verify._infra.html import audit_html, fragment
-        return fragment(audit_html(self.to_json(), _fmt))
+        return fragment(audit_html(self.to_json(), format_measured))
 
     def _repr_markdown_(self) -> str:
         return self.render_markdown()

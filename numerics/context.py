@@ -50,9 +50,14 @@ class AuditContext:
 
     @property
     def runs_dir(self) -> Path:
-        """Per-run result files: one folder per claim, tier and base seed, so a rerun with another
-        seed never meets this seed's runs (each file is also checked against its parameters)."""
-        return Path(self.out) / "runs" / f"{self.claim_id}-{self.tier}-seed{self.seed}"
+        """Per-run result files of this claim (see :meth:`runs_for`)."""
+        return self.runs_for(self.claim_id)
+
+    def runs_for(self, sweep: str) -> Path:
+        """Per-run result files of ``sweep`` (a claim id, or a name several claims share): one folder
+        per sweep, tier and base seed, so a rerun with another seed never meets this seed's runs
+        (each file is also checked against its parameters, ``verify.numerics.sweep``)."""
+        return Path(self.out) / "runs" / f"{sweep}-{self.tier}-seed{self.seed}"
 
 
 @dataclass(frozen=True)

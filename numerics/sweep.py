@@ -182,8 +182,8 @@ def run_tasks(tasks: Sequence[Task], *, runs_dir: Path | None, workers: int = 1,
 
     Raises:
         BadInput: duplicate keys or ``workers < 1``.
-        Any exception raised by a run (for example ``DivergenceError``) propagates; the runs not
-        yet started are cancelled and those that finished before it are already on disk.
+        Exception: whatever a run raises (for example ``DivergenceError``) propagates; the runs
+            not yet started are cancelled and those that finished before it are already on disk.
     """
     keys = [t.key for t in tasks]
     if len(set(keys)) != len(keys):

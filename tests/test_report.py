@@ -210,7 +210,7 @@ def test_verify_all_interrupted_midway_leaves_the_previous_report_whole(report, 
 
     before = files()
     assert set(before) == {"index.html", "report.md", "results.json"}
-    import verify.numerics.audit_report as results
+    import verify._infra.atomic as results
     import verify.jobs.report as rep
 
     # 1. Ctrl-C during the first audit (DU-5), after DU-1 .. DU-4: nothing is written.

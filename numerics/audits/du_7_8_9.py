@@ -10,7 +10,6 @@ References:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -136,7 +135,7 @@ def _lemma_sweep(ctx: AuditContext, schedule: str):
                               dict(d1=d1, d2=d2, r=r, eps=eps, seed=sd, schedule=schedule,
                                    max_steps=budget)))
     # Shared by DU-7, DU-8 and DU-9: the same runs answer all three, computed once.
-    runs_dir = Path(ctx.out) / "runs" / f"lemma31-{ctx.tier}"
+    runs_dir = ctx.runs_for("lemma31")
     res = run_tasks(tasks, runs_dir=runs_dir, workers=ctx.workers, progress=ctx.progress,
                     desc=f"{ctx.claim_id} Lemma 3.1 runs ({schedule})", pool=ctx.pool)
     return list(res.results), {"configs (d1,d2,r,eps)": configs, "seeds per config": n_seeds,

@@ -18,7 +18,6 @@ References:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -111,7 +110,7 @@ def gb2_run(s, lam, d_in, d_out, width, n, delta, eta, seed) -> dict:
 
 
 def _tasks(ctx, fn, name, grid, seed=None, version=""):
-    runs_dir = Path(ctx.out) / "runs" / f"{name}-{ctx.tier}"
+    runs_dir = ctx.runs_for(name)
     seed = ctx.seed if seed is None else seed
     tag = ("" if seed == ctx.seed else f"_seed{seed}") + version  # version: a new run output
 

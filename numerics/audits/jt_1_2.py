@@ -22,7 +22,6 @@ References:
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
@@ -211,7 +210,7 @@ def run_grid(ctx, claim, configs, **extra):
     # one claim is reused (resumed) by the others. JT-1 runs carry extra per-step checks.
     # "jt2" (issue 14): runs now also record JT-4's off-reference gap; older files lack it.
     prefix = "jt1" if extra.get("check_jt1") else "jt2"
-    runs_dir = Path(ctx.out) / "runs" / f"JT-{ctx.tier}"
+    runs_dir = ctx.runs_for("JT")
     tasks = [Task(_key(prefix, c), jt_run, dict(**{k: v for k, v in c.items() if k != "eta"},
                                                 seed=ctx.seed, **extra)) for c in configs]
     return list(run_tasks(tasks, runs_dir=runs_dir, workers=ctx.workers,

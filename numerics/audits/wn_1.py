@@ -21,7 +21,6 @@ References:
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
@@ -187,7 +186,7 @@ def audit_wn1(ctx: AuditContext) -> AuditOutcome:
                    dict(method=meth, alpha=a, d=g["d"], m=g["m"], k=kk, seed=ctx.seed))
               for meth, kk, alphas in [(mm, g["k"], g["alphas"]) for mm in FLOW_METHODS]
               + [("wn", g["dense_k"], large)] for a in alphas]
-    res = run_tasks(tasks, runs_dir=Path(ctx.out) / "runs" / f"WN-1-{ctx.tier}",
+    res = run_tasks(tasks, runs_dir=ctx.runs_dir,
                     workers=ctx.workers, progress=ctx.progress, desc="WN-1",
                     pool=ctx.pool).by_key()
     runs = {(r["method"], r["alpha"]): r for key, r in res.items()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import random
-from dataclasses import dataclass
 
 import sympy as sp
 

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from verify.errors import BadInput
 from verify.model import Model
 from verify.model.layout import flatten, unflatten
 

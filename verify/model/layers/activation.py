@@ -20,7 +20,7 @@ import numpy as np
 import sympy as sp
 
 from verify.model.activations import Z, Activation
-from verify.model.layers._base import ExactState, JetState, LayerBase, NoExactForm, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._base import ExactState, JetState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 
 __all__ = ["Act", "SPEC"]
 
