@@ -31,7 +31,7 @@ from verify.certificates import Step
 from verify.model import Model
 from verify.model.layers import Act, Attention, Dense, DiagonalLinear, Normalize, NormalizedDense, Pool, Residual
 from verify.model.layers.scale import Scale
-from verify.prove.generic import NotNormalisable, as_expr, context, elementwise_rules, terms
+from verify.prove.generic import NotNormalisable, context, elementwise_rules, terms, words_text
 
 __all__ = ["NoGenericRule", "Segment", "segment", "holds_params"]
 
@@ -309,7 +309,7 @@ def segment(model: Model, names) -> Segment:
     if w.biases:
         rules.append("bias b = B c with k = 1, c = 1 (a weight on a constant input): B -> b, c -> 1")
     if rules:
-        steps.append(Step(",  ".join(f"G_{n} = {sp.sstr(as_expr(grads[P]))}" for n, P in w.symbols.items()),
+        steps.append(Step(",  ".join(f"G_{n} = {words_text(grads[P])}" for n, P in w.symbols.items()),
                           "; ".join(rules)))
     ctx = context([Dm for Dm, _ in D])
     zero = tuple((J, _read_bias(terms(x, ctx), w)) for J, x in w.zero)

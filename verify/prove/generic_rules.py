@@ -25,7 +25,7 @@ from typing import Any
 import sympy as sp
 
 from verify.certificates import Proven, Step, Undecided
-from verify.prove.generic import (NotNormalisable, as_expr, context, flow_derivative_terms, is_zero, replace_adjacent,
+from verify.prove.generic import (NotNormalisable, as_expr, context, words_text, flow_derivative_words, is_zero, replace_adjacent,
                                   residual_text, terms, trace_terms)
 from verify.prove.generic_models import ONE_SAMPLE_FLOW
 from verify.prove.generic_net import Segment
@@ -65,7 +65,7 @@ def _zero_rule(pairs, J, value_words, ctx, cyclic: bool):
     """Apply J z = 0 (z = sum of ``value_words``); returns (pairs, step text) or (pairs, '')."""
     if len(value_words) == 1:
         pat = (J, *value_words[0][1])
-        return kill_words(pairs, [pat, _transpose_pattern(pat)], cyclic), f"{J} ({sp.sstr(as_expr(value_words))}) = 0"
+        return kill_words(pairs, [pat, _transpose_pattern(pat)], cyclic), f"{J} ({words_text(value_words)}) = 0"
     single = [w for _, w in value_words if len(w) == 1 and sum(w[0] in v for _, v in value_words) == 1]
     if not single:
         return pairs, ""
@@ -74,7 +74,7 @@ def _zero_rule(pairs, J, value_words, ctx, cyclic: bool):
     rest = [(c, w) for c, w in value_words if w != (b,)]
     moved = terms(as_expr(pairs).xreplace({b: z - as_expr(rest)}), ctx)
     pat = (J, z)
-    return kill_words(moved, [pat, _transpose_pattern(pat)], cyclic), f"{b} = z - ({sp.sstr(as_expr(rest))}), J z = 0"
+    return kill_words(moved, [pat, _transpose_pattern(pat)], cyclic), f"{b} = z - ({words_text(rest)}), J z = 0"
 
 
 def shared_norm_step(W, G, ctx) -> Step:
@@ -101,7 +101,7 @@ def prove_segment(seg: Segment, q: GenericQuantity, claim_id: str, title: str, s
     """``Proven`` when dQ/dt reduces to 0 under the declared rules, else ``Undecided`` with the residual."""
     t0 = time.perf_counter() if t0 is None else t0
     ctx = seg.ctx
-    velocity = {P: -as_expr(G) for P, G in seg.grads.items()}
+    velocity = {P: [(-c, w) for c, w in G] for P, G in seg.grads.items()}
     steps = [*seg.steps, *q.steps]
     for name, W in seg.shared.items():
         steps.append(shared_norm_step(W, sp.MatrixSymbol(f"G_{W}", *W.shape), context()))
@@ -114,10 +114,10 @@ def prove_segment(seg: Segment, q: GenericQuantity, claim_id: str, title: str, s
             if len(traces) != 1:
                 raise NotNormalisable(f"the scalar term {term} is not a multiple of one trace")
             coeff = sp.Mul(*[f for f in sp.Mul.make_args(term) if not isinstance(f, sp.Trace)])
-            pairs += [(coeff * c, w) for c, w in flow_derivative_terms(traces[0].arg, velocity, ctx)]
+            pairs += [(coeff * c, w) for c, w in flow_derivative_words(traces[0].arg, velocity, ctx)]
     else:
-        pairs = flow_derivative_terms(q.value, velocity, ctx)
-    steps.append(Step(f"dQ/dt = {'tr(' if cyclic else ''}{sp.sstr(as_expr(pairs))}{')' if cyclic else ''}",
+        pairs = flow_derivative_words(q.value, velocity, ctx)
+    steps.append(Step(f"dQ/dt = {'tr(' if cyclic else ''}{words_text(pairs)}{')' if cyclic else ''}",
                       "gradient flow P' = -G_P for each of the quantity's parameters; SymPy derivative of "
                       "Q(P - t G) at t = 0"))
     pulled = []
@@ -129,16 +129,16 @@ def prove_segment(seg: Segment, q: GenericQuantity, claim_id: str, title: str, s
                                          (D, e), (e,), d)
                 pulled.append(f"e_{letter}^T D = d_{letter} e_{letter}^T, D e_{letter} = d_{letter} e_{letter}")
     if pulled:
-        steps.append(Step(f"= {sp.sstr(as_expr(pairs))}", "D diagonal: " + "; ".join(pulled)))
+        steps.append(Step(f"= {words_text(pairs)}", "D diagonal: " + "; ".join(pulled)))
     for J, value in seg.zero:
         pairs, how = _zero_rule(pairs, J, value, ctx, cyclic)
         if how:
-            steps.append(Step(f"= {sp.sstr(as_expr(pairs)) if pairs else 0}",
+            steps.append(Step(f"= {words_text(pairs)}",
                               f"{how} (scale invariance: d/dc N(c z) at c = 1 = 0, Euler's theorem for degree 0)"))
     if seg.ones is not None:
         one, dl = seg.ones, seg.delta
         pairs = kill_words(pairs, [(sp.Transpose(one), dl), (sp.Transpose(dl), one)], cyclic)
-        steps.append(Step(f"= {sp.sstr(as_expr(pairs)) if pairs else 0}", "1^T delta = 0 (cross-entropy)"))
+        steps.append(Step(f"= {words_text(pairs)}", "1^T delta = 0 (cross-entropy)"))
     hyp = (*seg.hypotheses, ONE_SAMPLE_FLOW, coverage(seg),
            "abstracted: " + ("; ".join(seg.abstract) if seg.abstract else "nothing below the quantity's layers"),
            *extra_hyp)

@@ -117,6 +117,8 @@ def _prove(model: Model, q: ParsedQuantity, names) -> Verdict:
     from verify.prove.generic_net import NoGenericRule, segment
     from verify.prove.generic_rules import prove_segment
     from verify.testing.generic_words import to_indexed, to_words
+    import time
+    t0 = time.perf_counter()  # the verdict's seconds include building the generic model
     title, statement = f"{q.text} on {model.name}", _statement(q.text)
     shapes = {p.name: p.shape for p in model.params}
     owners = [(k, x) for k, x in enumerate(walk(model.layers)) if set(x.param_names()) & set(names)]
@@ -129,14 +131,14 @@ def _prove(model: Model, q: ParsedQuantity, names) -> Verdict:
             return prove_diagonal(x, Q, named, "check", title, statement, shapes[x.factors[0]][0])
         if type(x) is Attention:
             seg = attention_segment(x, shapes, names, where)
-            return prove_segment(seg, to_words(q, seg.symbols, {}), "check", title, statement)
+            return prove_segment(seg, to_words(q, seg.symbols, {}), "check", title, statement, t0)
         if type(x) is NormalizedDense and x.weight in names:
             W = weightnorm_weight(x, shapes)
             gq = to_words(q, {x.weight: W}, {})
             e = next(iter(gq.units.values())) if len(gq.units) == 1 else None
             seg = weightnorm_segment(x, shapes, names, where, e)
-            return prove_segment(seg, gq, "check", title, statement)
+            return prove_segment(seg, gq, "check", title, statement, t0)
     seg = segment(model, names)
     gq = to_words(q, {n: s for n, s in seg.symbols.items() if n not in seg.shared}, seg.shared)
     pairs = _layer_pairs(model, names)
-    return prove_segment(seg, gq, "check", title, statement, extra_hyp=(pairs,) if pairs else ())
+    return prove_segment(seg, gq, "check", title, statement, t0, extra_hyp=(pairs,) if pairs else ())
