@@ -234,3 +234,10 @@ def test_du_1_cli_json_carries_the_generic_verdict():
     data = json.loads(out)
     assert code == 0 and data["verdict"] == "proven" and data["generic"]["mode"] == "generic"
     assert data["generic"]["verdict"] == "proven"
+
+
+def test_cli_generic_with_a_pytorch_module_is_one_line_bad_input(capsys):
+    from verify.jobs.cli import main
+    assert main(["check", "model.py:Net", "--generic", "--quantity", "norm(W1)**2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--generic reads a TOML spec" in err[0]

@@ -258,6 +258,9 @@ def _cmd_check(args) -> int:
             from verify._infra.exact import exact_rational
             wd = exact_rational(wd, "--weight-decay", "0.01")  # exact: no inf, NaN or 1/0
     if _module_ref(args.spec):
+        if args.generic:
+            raise BadInput("--generic reads a TOML spec; a PyTorch module (model.py:ClassName) is checked at its own "
+                           "sizes only. Write the architecture as a spec, or drop --generic.")
         from verify.torch.cli_hook import run_check
         return run_check(args, wd)
     model = load_spec(args.spec)
