@@ -64,11 +64,15 @@ def _layer_pairs(model: Model, names) -> str:
             and b[1].weight in names and b[3].weight in names]
     if not mine or any(type(x) not in (Dense, Act) for x in L):
         return ""
-    deg = mine[0][2].activation.degree
-    same = [f"({b[1].weight}, {b[3].weight})" for b in blocks if b[2].activation.degree == deg]
+    _, first, mid, _ = mine[0]
+    # the same quantity on another pair needs the same block: activation degree, bias, no sharing
+    same = [f"({b[1].weight}, {b[3].weight})" for b in blocks if b[2].activation.degree == mid.activation.degree
+            and (b[1].bias is None) == (first.bias is None) and b[1].pattern is None and b[3].pattern is None]
+    deg = mid.activation.degree
     return (f"for every hidden layer h of any depth: the derivation uses only layer h's input a and the gradient "
-            f"delta from above, so it holds for every pair (W_h, W_(h+1)) with an activation of degree {deg} between "
-            f"them, at any position; in this spec: {', '.join(same)}")
+            f"delta from above, so the same quantity holds for every pair (W_h, W_(h+1)) of dense layers with an "
+            f"activation of degree {deg} between them (layer h {'with' if first.bias else 'without'} bias), at any "
+            f"position; in this spec: {', '.join(same)}")
 
 
 def _undecided_reason(v: Undecided, model: Model, names) -> str:
