@@ -144,6 +144,11 @@ def _parser() -> argparse.ArgumentParser:
                          "symbolic for small models, randomized above")
     ck.add_argument("--points", type=_positive("--points"), default=None, metavar="K",
                     help="points of the randomized test (default 2; the error bound is eps**K)")
+    ck.add_argument("--generic", action="store_true",
+                    help="prove the quantity for every width and any depth (symbolic widths; the layers below enter "
+                         "through their output, the layers above through the gradient from above); where no generic "
+                         "rule applies, say why and give the concrete verdict. Without it, a proven concrete check "
+                         "also tries the generic proof and reports it in one line")
     ck.add_argument("--trajectory", action="store_true", help="also measure the drift along a numeric trajectory")
     ck.add_argument("--seed", type=_seed, default=0)
     ck.add_argument("--json", action="store_true")
@@ -253,6 +258,9 @@ def _cmd_check(args) -> int:
             from verify._infra.exact import exact_rational
             wd = exact_rational(wd, "--weight-decay", "0.01")  # exact: no inf, NaN or 1/0
     if _module_ref(args.spec):
+        if args.generic:
+            raise BadInput("--generic reads a TOML spec; a PyTorch module (model.py:ClassName) is checked at its own "
+                           "sizes only. Write the architecture as a spec, or drop --generic.")
         from verify.torch.cli_hook import run_check
         return run_check(args, wd)
     model = load_spec(args.spec)
@@ -261,7 +269,12 @@ def _cmd_check(args) -> int:
         raise BadInput(f"--increment is the change of Q in one GD step; add --dynamics gd (got --dynamics {args.dynamics}).")
     v = check(model, q, dynamics=args.dynamics, weight_decay=wd, seed=args.seed,
               budget_ops=args.budget or DEFAULT_BUDGET_OPS, increment=args.increment,
-              method=args.method, points=args.points)
+              method=args.method, points=args.points, mode="generic" if args.generic else "concrete")
+    generic = None
+    if not args.generic and v.verdict in ("proven", "proven (randomized)"):
+        from verify.testing.generic_check import generic_proof
+        generic = generic_proof(model, args.quantity, dynamics=args.dynamics, weight_decay=wd,
+                                increment=args.increment)
     traj = None
     if args.trajectory:
         if args.dynamics == "momentum" or wd:
@@ -272,9 +285,14 @@ def _cmd_check(args) -> int:
         out = to_json(v)
         if traj:
             out["trajectory"] = traj.to_json()
+        if generic is not None:
+            out["generic"] = to_json(generic.verdict) if generic.proven else {"reason": generic.reason}  # type: ignore[arg-type]
         print(json.dumps(out, indent=1))
     else:
         print(render(v))
+        if generic is not None:
+            from verify.testing.generic_check import summary
+            print(summary(generic))
         if traj:
             print(traj.render())
     from verify.certificates import exit_code

@@ -30,7 +30,8 @@ from verify.model.layout import layout
 from verify.lang.quantity import Quantity as ParsedQuantity
 from verify.prove.concrete import DEFAULT_BUDGET_OPS, Increment, QuantityFn, prove_conserved
 
-__all__ = ["check", "as_quantity", "stated_family", "as_increment", "exact_build", "METHODS", "AUTO_SYMBOLIC_MAX_ENTRIES", "choose_method",
+__all__ = ["check", "as_quantity", "stated_family", "as_increment", "exact_build", "METHODS", "MODES",
+           "AUTO_SYMBOLIC_MAX_ENTRIES", "choose_method",
            "STEP_NAME", "GRADIENT_PREFIX"]
 
 #: Names the increment language adds to the parameters: the step and the gradients G_<param>.
@@ -39,6 +40,8 @@ GRADIENT_PREFIX = "G_"
 
 Method = Literal["symbolic", "randomized", "auto"]
 METHODS = ("symbolic", "randomized", "auto")
+Mode = Literal["concrete", "generic"]
+MODES = ("concrete", "generic")
 #: ``auto`` expands symbolically up to this many parameter entries x data points. From
 #: benchmarks/bench_randomized.py: the randomized route is faster at every width, but up to here the
 #: symbolic route takes about a second (3-w-2 ReLU with bias, 50 entries at w = 8: 1.25 s under load)
@@ -158,7 +161,8 @@ def _label(key) -> str:
 
 def check(model: Model, quantity: str | ParsedQuantity | QuantityFn, *, dynamics: str = "flow", weight_decay=None,
           seed: int = 0, budget_ops: int = DEFAULT_BUDGET_OPS, n_data: int | None = None, loss: str | None = None,
-          increment: str | Increment | None = None, method: Method = "auto", points: int | None = None) -> Verdict:
+          increment: str | Increment | None = None, method: Method = "auto", points: int | None = None,
+          mode: Mode = "concrete") -> Verdict:
     """Conserved or not, with a certificate (``Proven``, or ``ProvenRandomized`` from the randomized
     route / ``Refuted`` with exact witness / ``Undecided``).
 
@@ -177,14 +181,29 @@ def check(model: Model, quantity: str | ParsedQuantity | QuantityFn, *, dynamics
         increment: the claimed exact change of Q in one GD step (text with ``G_<param>``, ``eta``).
         method: ``symbolic``, ``randomized`` or ``auto`` (see the module docstring).
         points: points of the randomized test (default ``verify.prove.randomized.POINTS``).
+        mode: ``concrete`` (the spec's sizes) or ``generic``: the proof for every width and any depth
+            (``verify.testing.generic_check``); where no generic rule applies or the generic residual
+            does not reduce, the concrete verdict is returned with the reason in its title.
     """
     from verify.errors import BadInput
     if method not in METHODS:
         raise BadInput(f"Got method={method!r}; use one of {', '.join(METHODS)}.")
+    if mode not in MODES:
+        raise BadInput(f"Got mode={mode!r}; use one of {', '.join(MODES)}.")
     if loss is not None:
         model = dataclasses.replace(model, loss=loss)
     q = as_quantity(quantity, model)
     inc = as_increment(increment, model) if increment is not None else None
+    if mode == "generic":
+        from verify.testing.generic_check import generic_proof
+        outcome = generic_proof(model, quantity if isinstance(quantity, (str, ParsedQuantity)) else q,
+                                dynamics=dynamics, weight_decay=weight_decay, increment=increment)
+        if outcome.proven:
+            assert outcome.verdict is not None
+            return outcome.verdict
+        v = check(model, q, dynamics=dynamics, weight_decay=weight_decay, seed=seed, budget_ops=budget_ops,
+                  n_data=n_data, increment=inc, method=method, points=points)
+        return dataclasses.replace(v, title=f"{v.title} [no generic proof: {outcome.reason}; concrete sizes]")
 
     def symbolic() -> Verdict:
         return prove_conserved(model, q, dynamics=dynamics, weight_decay=weight_decay, seed=seed,
