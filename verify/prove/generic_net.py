@@ -7,8 +7,8 @@ top-level layer holding one of ``names`` (and a scale-invariant normalisation ri
 the layers above enter only through ``delta = dL/du``, the gradient arriving from above: to first
 order in the parameters, L = <delta, u> + const, and SymPy's matrix calculus on Trace(delta^T u)
 gives every gradient. Each width is a symbol n_0, n_1, ...; a residual block maps its input width to
-itself. Each layer kind has one rule here (``_RULES``); a layer without one raises ``NoGenericRule``
-saying which layer and why.
+itself. Each layer kind declares its rule in its own module (``LayerBase.generic`` in
+``verify.model.layers``); a layer without one raises ``NoGenericRule`` saying which layer and why.
 
 A bias b enters as B c, a weight B (n x k) on an extra input c (k x 1): SymPy's matrix calculus
 mis-shapes derivatives by a column vector, and with k = 1, c = 1 this is b itself (footnote 8 of
@@ -21,7 +21,6 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,15 +28,10 @@ import sympy as sp
 
 from verify.certificates import Step
 from verify.model import Model
-from verify.model.layers import Act, Attention, Dense, DiagonalLinear, Normalize, NormalizedDense, Pool, Residual
-from verify.model.layers.scale import Scale
+from verify.model.layers._base import NoGenericRule
 from verify.prove.generic import NotNormalisable, context, elementwise_rules, terms, words_text
 
 __all__ = ["NoGenericRule", "Segment", "segment", "holds_params"]
-
-
-class NoGenericRule(Exception):
-    """No generic rule applies; the message names the layer and the part of the model or quantity."""
 
 
 @dataclass
@@ -68,6 +62,18 @@ class _Walk:
         self.abstract.append(f"{name} = {what} (does not depend on the quantity's parameters; width {n}, "
                              f"{concrete} in the spec)")
         return sp.MatrixSymbol(name, n, 1)
+
+    def depends(self, x) -> bool:
+        return x is not None and any(x.has(s) for s in (*self.symbols.values(), *(B for B, _ in self.biases.values())))
+
+    def concrete(self, x, d: int, what: str):
+        return x if x is not None else self.vector(self.width(d), d, what)
+
+    def holds(self, layer) -> bool:
+        return holds_params(layer, self.names)
+
+    def run(self, layers, x, d: int, prefix: str, out_width=None):
+        return _run(layers, x, d, self, prefix, out_width)
 
 
 @dataclass(frozen=True)
@@ -101,156 +107,10 @@ def holds_params(layer, names) -> bool:
     return bool(set(layer.param_names()) & set(names)) or any(holds_params(s, names) for s in layer.sublayers())
 
 
-def _dep(x, w: _Walk) -> bool:
-    return x is not None and any(x.has(s) for s in (*w.symbols.values(), *(B for B, _ in w.biases.values())))
-
-
-def _concrete(x, w: _Walk, n_conc: int, what: str):
-    """The value as an expression: a fresh abstract vector if it does not depend on the quantity."""
-    if x is not None:
-        return x
-    return w.vector(w.width(n_conc), n_conc, what)
-
-
-def _dense(layer: Dense, x, d: int, w: _Walk, where: str, out_width=None):
-    d_out = layer.out_dim(d, w.shapes, where)
-    if layer.weight not in w.names and (layer.bias is None or layer.bias not in w.names) and not _dep(x, w):
-        return None, d_out
-    x = _concrete(x, w, d, f"the input of layer {where}")
-    n_out = out_width if out_width is not None else w.width(d_out)
-    W = sp.MatrixSymbol(layer.weight if layer.pattern is None else f"W({layer.weight})", n_out, x.shape[0])
-    if layer.weight in w.names:
-        if layer.pattern is not None:
-            w.shared[layer.weight] = W
-            w.hyp.append(f"layer {where} shares weights: W({layer.weight}) = sum_p {layer.weight}_p E_p for its "
-                         "pattern's 0/1 matrices E_p (any pattern, any number of free parameters)")
-        w.symbols[layer.weight] = W
-    z = W * x
-    if layer.bias is not None:
-        if layer.bias in w.names:
-            k = sp.Symbol(f"k_{layer.bias}", integer=True, positive=True)
-            B, c = sp.MatrixSymbol(f"B_{layer.bias}", n_out, k), sp.MatrixSymbol(f"c_{layer.bias}", k, 1)
-            w.biases[layer.bias] = (B, c)
-            w.symbols[layer.bias] = sp.MatrixSymbol(layer.bias, n_out, 1)
-            z = z + B * c
-        else:
-            z = z + sp.MatrixSymbol(layer.bias, n_out, 1)
-    return z, d_out
-
-
-def _act(layer: Act, x, d: int, w: _Walk, where: str, out_width=None):
-    act = layer.activation
-    if not _dep(x, w):
-        return None, d  # independent of the quantity's parameters: an abstract vector when needed
-    if act.is_identity:
-        return x, d
-    if w.acts:
-        raise NoGenericRule(f"layer {where} ({act.name}) is a second activation between the quantity's parameters "
-                            f"(after layer {w.acts[0][3]}); the generic engine differentiates through one")
-    D = sp.MatrixSymbol("D", x.shape[0], x.shape[0])
-    w.acts.append((x, D, act.degree, where))
-    if act.is_homogeneous:
-        k = act.degree
-        w.hyp.append(f"layer {where} ({act.name}): phi is an undefined function with "
-                     f"{'' if k == 1 else f'{k} '}phi(z) = phi'(z) z (homogeneous of degree {k}, as declared)")
-    else:
-        w.hyp.append(f"layer {where} ({act.name}): no homogeneity declared, so phi is an undefined function "
-                     "with no property (the generic engine has no rule for it)")
-    return x.applyfunc(sp.Function("phi")), d
-
-
-def _pool(layer: Pool, x, d: int, w: _Walk, where: str, out_width=None):
-    d_out = layer.out_dim(d, w.shapes, where)
-    if not _dep(x, w):
-        return None, d_out
-    n_out = out_width if out_width is not None else w.width(d_out)
-    S = sp.MatrixSymbol(f"S_{where}", n_out, x.shape[0])
-    w.hyp.append(f"layer {where} ({layer.kind} pooling) is x -> S x: " + (
-        "S averages each window (a fixed matrix)" if layer.kind == "avg" else
-        "S is the 0/1 selection of each window's arg-max, constant on each arg-max region (every region "
-        "covered; max(c x) = c max(x) for c > 0, so S = d pool/dx there)") + "; S is any matrix in the proof")
-    return S * x, d_out
-
-
-def _residual(layer: Residual, x, d: int, w: _Walk, where: str, out_width=None):
-    if not holds_params(layer, w.names) and not _dep(x, w):
-        return None, d
-    x = _concrete(x, w, d, f"the input of residual block {where}")
-    inner = _run(layer.block, x, d, w, f"{where}.", out_width=x.shape[0])
-    if inner is None:  # the block does not reach the quantity's parameters: an abstract vector
-        inner = w.vector(x.shape[0], d, f"the output of residual block {where}'s branch")
-    w.hyp.append(f"layer {where} is x + block(x) (identity shortcut)")
-    return x + inner, d
-
-
-def _normalize(layer: Normalize, x, d: int, w: _Walk, where: str, out_width=None):
-    if not _dep(x, w):
-        return None, d
-    J = sp.MatrixSymbol(f"J_{where}", x.shape[0], x.shape[0])
-    w.zero.append((J, x))
-    w.hyp.append(f"layer {where} ({layer.kind} normalisation) is scale invariant, N(c z) = N(z) for c > 0: it "
-                 f"enters through its Jacobian J_{where} at z (first order), and J z = 0 (Euler, degree 0)")
-    return J * x, d
-
-
-def _opaque(kind: str) -> Callable:
-    def rule(layer, x, d: int, w: _Walk, where: str, out_width=None):
-        d_out = layer.out_dim(d, w.shapes, where)
-        if holds_params(layer, w.names):
-            raise NoGenericRule(f"layer {where} ({kind}) holds the quantity's parameter(s) "
-                                f"{', '.join(sorted(set(layer.param_names()) & w.names))} and no generic rule "
-                                "applies there together with the other layers' parameters")
-        if _dep(x, w):
-            raise NoGenericRule(f"layer {where} ({kind}) lies between the quantity's parameters and its output "
-                                "is not a matrix word in its input")
-        return None, d_out
-    return rule
-
-
-def _scale(layer: Scale, x, d: int, w: _Walk, where: str, out_width=None):
-    if layer.gain in w.names:
-        raise NoGenericRule(f"layer {where} (scale) holds {layer.gain}: no generic rule for learned gains")
-    if not _dep(x, w):
-        return None, d
-    A = sp.MatrixSymbol(f"A_{where}", x.shape[0], x.shape[0])
-    w.hyp.append(f"layer {where} (scale by {layer.gain}) is x -> A x with A = diag({layer.gain}) (any matrix in the proof)")
-    return A * x, d
-
-
-def _normalized_dense(layer: NormalizedDense, x, d: int, w: _Walk, where: str, out_width=None):
-    if layer.weight in w.names:
-        raise NoGenericRule(f"layer {where} (weight-normalised) holds {layer.weight}; its rule (row i of "
-                            f"{layer.weight} alone) applies only when the quantity names no other layer's parameter")
-    d_out = layer.out_dim(d, w.shapes, where)
-    if not _dep(x, w) and (layer.bias is None or layer.bias not in w.names):
-        return None, d_out
-    plain = Dense(f"V_{where}", layer.bias)
-    shapes = {**w.shapes, f"V_{where}": (d_out, d)}
-    w.shapes, old = shapes, w.shapes
-    try:
-        out = _dense(plain, x, d, w, where, out_width)
-    finally:
-        w.shapes = old
-    w.abstract.append(f"V_{where} = the row-normalised {layer.weight} (not in the quantity: any matrix)")
-    return out
-
-
-_RULES: dict = {Dense: _dense, Act: _act, Pool: _pool, Residual: _residual, Normalize: _normalize,
-                Scale: _scale, NormalizedDense: _normalized_dense, Attention: _opaque("attention"),
-                DiagonalLinear: _opaque("diagonal")}
-
-
-def _changes_width(layer) -> bool:
-    return type(layer) in (Dense, Pool, NormalizedDense, Attention, DiagonalLinear)
-
-
 def _run(layers, x, d: int, w: _Walk, prefix: str, out_width=None, stop: int | None = None):
-    last = max((k for k, layer in enumerate(layers) if _changes_width(layer)), default=-1)
+    last = max((k for k, layer in enumerate(layers) if not layer.keeps_width), default=-1)
     for k, layer in enumerate(layers if stop is None else layers[:stop]):
-        rule = _RULES.get(type(layer))
-        if rule is None:
-            raise NoGenericRule(f"layer {prefix}{k + 1} ({type(layer).__name__}) has no generic rule")
-        x, d = rule(layer, x, d, w, f"{prefix}{k + 1}", out_width if k == last else None)
+        x, d = layer.generic(x, d, w, f"{prefix}{k + 1}", out_width if k == last else None)
     return x
 
 
@@ -262,7 +122,7 @@ def segment(model: Model, names) -> Segment:
     if not held:
         raise NoGenericRule("the quantity names no parameter of the model")
     stop = held[-1] + 1
-    if stop < len(layers) and type(layers[stop]) is Normalize:
+    if stop < len(layers) and layers[stop].scale_invariant:
         stop += 1  # a scale-invariant normalisation right above: its rule (J z = 0) may be needed
     w = _Walk(names, {p.name: p.shape for p in model.params})
     u = _run(layers, None, model.input_dim, w, "", stop=stop)

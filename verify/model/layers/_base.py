@@ -16,6 +16,9 @@ The class declares, in one place:
   whether law discovery can evaluate it, its polynomial degree in theta, and its batched forward and
   reverse pass on truncated Taylor jets over a ring (``js`` is :class:`JetState`,
   ``verify.interpret.jets``);
+* ``generic(x, d, gs, where, out_width)``: its forward pass on matrix words with symbolic widths
+  (``gs`` is :class:`GenericState`, ``verify.prove.generic_net``), the rule a proof for every width
+  uses, with the hypothesis it cites; the default has none and says so (:class:`NoGenericRule`);
 * ``exact_forward(P, a, ex)`` / ``exact_backward(P, a_in, cache, d, grads, ex)``: its forward and
   reverse-mode pass on one data point in exact arithmetic (``ex`` is :class:`ExactState`: a prime
   field, exact rationals or degree bounds; ``verify.interpret.modular``). Raise :class:`NoExactForm`
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 
     from verify.model.param import Param
 
-__all__ = ["LayerBase", "SymbolicState", "NumericState", "ExactState", "JetState", "NoExactForm", "SpecContext", "SpecRule",
+__all__ = ["LayerBase", "SymbolicState", "NumericState", "ExactState", "JetState", "GenericState", "NoGenericRule", "NoExactForm", "SpecContext", "SpecRule",
            "Shapes", "shape_of"]
 
 Shapes = Mapping[str, tuple[int, ...]]
@@ -97,6 +100,43 @@ class JetState(Protocol):
 
     def slopes(self, act: Any, z: Any) -> Any:
         """Region constants s (phi(z) = s z**k) of the next activation layer at pre-activation z."""
+
+
+class NoGenericRule(Exception):
+    """No generic rule applies; the message names the layer and the part of the model or quantity."""
+
+
+class GenericState(Protocol):
+    """What the generic model builder (``verify.prove.generic_net``) gives a layer: the walk around
+    the quantity's parameters. A value is a SymPy matrix expression (matrix words with symbolic
+    widths), or None when it does not depend on the quantity's parameters."""
+
+    names: frozenset
+    shapes: Mapping[str, tuple[int, ...]]
+    symbols: dict  # quantity name -> its generic MatrixSymbol
+    biases: dict   # bias name -> (B, c): b enters as B c (the bias trick, see generic_net)
+    shared: dict   # shared vector name -> its layer's matrix W(v)
+    acts: list     # (z, D, degree or None, layer) of the one activation between the parameters
+    zero: list     # (J, value) with J value = 0 (scale invariance)
+    hyp: list      # hypotheses cited, as text
+    abstract: list  # what was abstracted, as text
+
+    def width(self, concrete: int) -> Any:
+        """A fresh symbolic width n_k, recorded with the spec's ``concrete`` width."""
+
+    def depends(self, x: Any) -> bool:
+        """Does value ``x`` depend on the quantity's parameters?"""
+
+    def concrete(self, x: Any, d: int, what: str) -> Any:
+        """``x``, or a fresh abstract vector of width ``d`` standing for it when it is None."""
+
+    def vector(self, n: Any, concrete: int, what: str) -> Any:
+        """A fresh abstract vector of symbolic width ``n``."""
+
+    def holds(self, layer: "LayerBase") -> bool:
+        """Does ``layer`` (sub-layers included) hold one of the quantity's parameters?"""
+
+    def run(self, layers: Sequence["LayerBase"], x: Any, d: int, prefix: str, out_width: Any = None) -> Any: ...
 
 
 class NoExactForm(Exception):
@@ -183,6 +223,12 @@ def shape_of(shapes: Shapes, name: str, where: str) -> tuple[int, ...]:
 class LayerBase:
     """Defaults for a layer kind without parameters, sub-layers or special hypotheses."""
 
+    #: The output has the input's width by construction (activations, residual blocks, scalings,
+    #: normalisations): the generic model gives it no width of its own.
+    keeps_width: ClassVar[bool] = False
+    #: N(c z) = N(z) for c > 0 (a normalisation): its input's law may need J z = 0.
+    scale_invariant: ClassVar[bool] = False
+
     def param_names(self) -> tuple[str, ...]:
         return ()
 
@@ -221,6 +267,20 @@ class LayerBase:
     def jet_backward(self, P: Mapping[str, Any], record: Any, d: Any, dc: bool, js: JetState) -> tuple[Any, bool]:
         """Gradient with respect to this layer's input (``js.put`` the parameters' gradients)."""
         raise NoExactForm(f"{type(self).__name__} layers have no jet form")
+
+    def generic(self, x: Any, d: int, gs: GenericState, where: str, out_width: Any = None) -> tuple[Any, int]:
+        """``(output, output width)`` on matrix words; the default: a layer off the path between the
+        quantity's parameters is skipped (None), one on it has no rule."""
+        kind = type(self).__name__
+        d_out = self.out_dim(d, gs.shapes, where)
+        if gs.holds(self):
+            raise NoGenericRule(f"layer {where} ({kind}) holds the quantity's parameter(s) "
+                                f"{', '.join(sorted(set(self.param_names()) & gs.names))} and no generic rule "
+                                "applies there together with the other layers' parameters")
+        if gs.depends(x):
+            raise NoGenericRule(f"layer {where} ({kind}) lies between the quantity's parameters and its output "
+                                "is not a matrix word in its input")
+        return None, d_out
 
     def exact_forward(self, P: Mapping[str, Any], a: Any, ex: ExactState) -> tuple[Any, Any]:
         raise NoExactForm(f"{type(self).__name__} layers have no exact evaluation hook")

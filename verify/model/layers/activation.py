@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import sympy as sp
 
 from verify.model.activations import Z, Activation
-from verify.model.layers._base import ExactState, JetState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._base import ExactState, GenericState, JetState, LayerBase, NoGenericRule, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 
 __all__ = ["Act", "SPEC"]
 
@@ -28,6 +28,8 @@ __all__ = ["Act", "SPEC"]
 @dataclass(frozen=True)
 class Act(LayerBase):
     """Pointwise activation."""
+
+    keeps_width: ClassVar[bool] = True
 
     activation: Activation
 
@@ -45,6 +47,27 @@ class Act(LayerBase):
         if act.is_homogeneous:
             return sp.Matrix([act.sympy_region(a[u], st.region(f"s{hidden}_{u}", a[u], act)) for u in range(a.rows)])
         return a.applyfunc(act.sympy_closed)
+
+    def generic(self, x: Any, d: int, gs: GenericState, where: str, out_width: Any = None) -> tuple[Any, int]:
+        act = self.activation
+        if not gs.depends(x):
+            return None, d  # independent of the quantity's parameters: an abstract vector when needed
+        if act.is_identity:
+            return x, d
+        if gs.acts:
+            raise NoGenericRule(f"layer {where} ({act.name}) is a second activation between the quantity's "
+                                f"parameters (after layer {gs.acts[0][3]}); the generic engine differentiates "
+                                "through one")
+        D = sp.MatrixSymbol("D", x.shape[0], x.shape[0])
+        gs.acts.append((x, D, act.degree, where))
+        if act.is_homogeneous:
+            k = act.degree
+            gs.hyp.append(f"layer {where} ({act.name}): phi is an undefined function with "
+                          f"{'' if k == 1 else f'{k} '}phi(z) = phi'(z) z (homogeneous of degree {k}, as declared)")
+        else:
+            gs.hyp.append(f"layer {where} ({act.name}): no homogeneity declared, so phi is an undefined function "
+                          "with no property (the generic engine has no rule for it)")
+        return x.applyfunc(sp.Function("phi")), d
 
     def forward(self, P, A, ns: NumericState) -> tuple[np.ndarray, Any]:
         return self.activation.numpy(A), None

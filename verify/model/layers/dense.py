@@ -16,7 +16,7 @@ import sympy as sp
 from verify.errors import ShapeMismatch, SpecError
 from verify.model.param import Param
 from verify.model.patterns import conv1d_pattern, conv2d_pattern
-from verify.model.layers._base import ExactState, JetState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
+from verify.model.layers._base import ExactState, GenericState, JetState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
 from verify.model.layers._values import MAX_PATTERN_ENTRIES, spec_flag, spec_image, spec_int, spec_kernel
 
 __all__ = ["Dense", "SPEC", "check_bias"]
@@ -108,6 +108,31 @@ class Dense(LayerBase):
             flat = js.ring.matmul(dW.reshape(dW.shape[0], -1), onehot)  # constant matrix: coefficient-wise
             js.put(self.weight, flat[:, 1:], dWc)
         return js.mm(d, dc, W, False)
+
+    def generic(self, x: Any, d: int, gs: GenericState, where: str, out_width: Any = None) -> tuple[Any, int]:
+        d_out = self.out_dim(d, gs.shapes, where)
+        if self.weight not in gs.names and (self.bias is None or self.bias not in gs.names) and not gs.depends(x):
+            return None, d_out
+        x = gs.concrete(x, d, f"the input of layer {where}")
+        n_out = out_width if out_width is not None else gs.width(d_out)
+        W = sp.MatrixSymbol(self.weight if self.pattern is None else f"W({self.weight})", n_out, x.shape[0])
+        if self.weight in gs.names:
+            if self.pattern is not None:
+                gs.shared[self.weight] = W
+                gs.hyp.append(f"layer {where} shares weights: W({self.weight}) = sum_p {self.weight}_p E_p for its "
+                              "pattern's 0/1 matrices E_p (any pattern, any number of free parameters)")
+            gs.symbols[self.weight] = W
+        z = W * x
+        if self.bias is not None:
+            if self.bias in gs.names:  # b = B c, a weight on a constant input (see verify.prove.generic_net)
+                k = sp.Symbol(f"k_{self.bias}", integer=True, positive=True)
+                B, c = sp.MatrixSymbol(f"B_{self.bias}", n_out, k), sp.MatrixSymbol(f"c_{self.bias}", k, 1)
+                gs.biases[self.bias] = (B, c)
+                gs.symbols[self.bias] = sp.MatrixSymbol(self.bias, n_out, 1)
+                z = z + B * c
+            else:
+                z = z + sp.MatrixSymbol(self.bias, n_out, 1)
+        return z, d_out
 
     def symbolic(self, a: sp.Matrix, st: SymbolicState) -> sp.Matrix:
         a = self.symbolic_weight(st.P) * a

@@ -14,13 +14,13 @@ import math
 from collections.abc import Mapping
 from fractions import Fraction
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import sympy as sp
 
 from verify.errors import BadInput, ShapeMismatch, SpecError
-from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._base import ExactState, GenericState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 from verify.model.layers._values import spec_choice
 
 __all__ = ["Normalize", "NORM_KINDS", "SPEC"]
@@ -32,6 +32,9 @@ NORM_KINDS = ("l2", "layer")
 class Normalize(LayerBase):
     """``kind="l2"``: a -> a / ||a||. ``kind="layer"``: centring then scaling,
     a -> (a - mean(a)) / std(a) = sqrt(n) (a - mean a) / ||a - mean a|| (layer norm without gain)."""
+
+    keeps_width: ClassVar[bool] = True
+    scale_invariant: ClassVar[bool] = True
 
     kind: str
 
@@ -46,6 +49,15 @@ class Normalize(LayerBase):
         if self.kind == "layer" and d < 2:
             raise ShapeMismatch(f"Layer {where}: layer norm of width {d} is identically 0; it needs width >= 2.")
         return d
+
+    def generic(self, x: Any, d: int, gs: GenericState, where: str, out_width: Any = None) -> tuple[Any, int]:
+        if not gs.depends(x):
+            return None, d
+        J = sp.MatrixSymbol(f"J_{where}", x.shape[0], x.shape[0])
+        gs.zero.append((J, x))
+        gs.hyp.append(f"layer {where} ({self.kind} normalisation) is scale invariant, N(c z) = N(z) for c > 0: it "
+                      f"enters through its Jacobian J_{where} at z (first order), and J z = 0 (Euler, degree 0)")
+        return J * x, d
 
     def symbolic(self, a: sp.Matrix, st: SymbolicState) -> sp.Matrix:
         st.next_index("aux")

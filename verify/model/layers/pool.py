@@ -18,7 +18,7 @@ import sympy as sp
 from verify.errors import BadInput, ShapeMismatch, SpecError
 from verify.model.patterns import pool2d_windows
 from verify.model.regions import MAX_SELECT
-from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._base import ExactState, GenericState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 from verify.model.layers._values import spec_choice, spec_image, spec_int, spec_kernel
 
 __all__ = ["Pool", "POOL_KINDS", "SPEC"]
@@ -50,6 +50,18 @@ class Pool(LayerBase):
             raise ShapeMismatch(f"Layer {where}: pooling windows must hold distinct indices in 0..{d - 1} "
                                 f"(the previous width is {d}); got {bad or 'a repeated index'}.")
         return len(self.windows)
+
+    def generic(self, x: Any, d: int, gs: GenericState, where: str, out_width: Any = None) -> tuple[Any, int]:
+        d_out = self.out_dim(d, gs.shapes, where)
+        if not gs.depends(x):
+            return None, d_out
+        n_out = out_width if out_width is not None else gs.width(d_out)
+        S = sp.MatrixSymbol(f"S_{where}", n_out, x.shape[0])
+        gs.hyp.append(f"layer {where} ({self.kind} pooling) is x -> S x: " + (
+            "S averages each window (a fixed matrix)" if self.kind == "avg" else
+            "S is the 0/1 selection of each window's arg-max, constant on each arg-max region (every region "
+            "covered; max(c x) = c max(x) for c > 0, so S = d pool/dx there)") + "; S is any matrix in the proof")
+        return S * x, d_out
 
     def symbolic(self, a: sp.Matrix, st: SymbolicState) -> sp.Matrix:
         count = st.next_index("aux")

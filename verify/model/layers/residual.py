@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import sympy as sp
 
 from verify.errors import BadInput, ShapeMismatch, SpecError
-from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
+from verify.model.layers._base import ExactState, GenericState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState
 
 __all__ = ["Residual", "SPEC"]
 
@@ -22,6 +22,8 @@ __all__ = ["Residual", "SPEC"]
 @dataclass(frozen=True)
 class Residual(LayerBase):
     """x + block(x); the block is a sequence of layers mapping width d back to width d."""
+
+    keeps_width: ClassVar[bool] = True
 
     block: tuple  # tuple[LayerBase, ...]
 
@@ -37,6 +39,16 @@ class Residual(LayerBase):
             raise ShapeMismatch(f"Layer {where}: the residual block maps width {d} to {inner[-1]}; x + block(x) "
                                 f"needs equal widths, so make the block's last layer output {d}.")
         return d
+
+    def generic(self, x: Any, d: int, gs: GenericState, where: str, out_width: Any = None) -> tuple[Any, int]:
+        if not gs.holds(self) and not gs.depends(x):
+            return None, d
+        x = gs.concrete(x, d, f"the input of residual block {where}")
+        inner = gs.run(self.block, x, d, f"{where}.", out_width=x.shape[0])
+        if inner is None:  # the block does not reach the quantity's parameters: an abstract vector
+            inner = gs.vector(x.shape[0], d, f"the output of residual block {where}'s branch")
+        gs.hyp.append(f"layer {where} is x + block(x) (identity shortcut)")
+        return x + inner, d
 
     def symbolic(self, a: sp.Matrix, st: SymbolicState) -> sp.Matrix:
         return a + st.run(self.block, a)

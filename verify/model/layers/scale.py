@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import sympy as sp
 
 from verify.errors import ShapeMismatch
-from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
+from verify.model.layers._base import ExactState, GenericState, LayerBase, NoGenericRule, NumericState, Shapes, SpecContext, SpecRule, SymbolicState, shape_of
 from verify.model.param import Param
 
 __all__ = ["Scale", "SPEC"]
@@ -24,6 +24,8 @@ __all__ = ["Scale", "SPEC"]
 @dataclass(frozen=True)
 class Scale(LayerBase):
     """y = a o x; ``gain`` names the vector parameter a (shape (d,))."""
+
+    keeps_width: ClassVar[bool] = True
 
     gain: str
 
@@ -35,6 +37,15 @@ class Scale(LayerBase):
             raise ShapeMismatch(f"Layer {where}: gain {self.gain!r} must have shape ({d},), got "
                                 f"{shape_of(shapes, self.gain, where)}.")
         return d
+
+    def generic(self, x: Any, d: int, gs: GenericState, where: str, out_width: Any = None) -> tuple[Any, int]:
+        if self.gain in gs.names:
+            raise NoGenericRule(f"layer {where} (scale) holds {self.gain}: no generic rule for learned gains")
+        if not gs.depends(x):
+            return None, d
+        A = sp.MatrixSymbol(f"A_{where}", x.shape[0], x.shape[0])
+        gs.hyp.append(f"layer {where} (scale by {self.gain}) is x -> A x with A = diag({self.gain}) (any matrix in the proof)")
+        return A * x, d
 
     def symbolic(self, a: sp.Matrix, st: SymbolicState) -> sp.Matrix:
         return a.multiply_elementwise(st.P[self.gain])

@@ -15,7 +15,7 @@ import numpy as np
 import sympy as sp
 
 from verify.errors import BadInput, ShapeMismatch
-from verify.model.layers._base import ExactState, LayerBase, NumericState, Shapes, SymbolicState, shape_of
+from verify.model.layers._base import ExactState, GenericState, LayerBase, NoGenericRule, NumericState, Shapes, SymbolicState, shape_of
 from verify.model.layers.dense import check_bias
 
 __all__ = ["NormalizedDense"]
@@ -41,6 +41,23 @@ class NormalizedDense(LayerBase):
                                 f"a matrix with {d} columns (the previous width).")
         check_bias(shapes, self.bias, ws[0], where)
         return ws[0]
+
+    def generic(self, x: Any, d: int, gs: GenericState, where: str, out_width: Any = None) -> tuple[Any, int]:
+        if self.weight in gs.names:
+            raise NoGenericRule(f"layer {where} (weight-normalised) holds {self.weight}; its rule (row i of "
+                                f"{self.weight} alone) applies only when the quantity names no other layer's parameter")
+        d_out = self.out_dim(d, gs.shapes, where)
+        if not gs.depends(x) and (self.bias is None or self.bias not in gs.names):
+            return None, d_out
+        from verify.model.layers.dense import Dense
+        old = gs.shapes  # the normalised weight, not in the quantity, is any matrix V: a plain dense layer
+        gs.shapes = {**old, f"V_{where}": (d_out, d)}
+        try:
+            out = Dense(f"V_{where}", self.bias).generic(x, d, gs, where, out_width)
+        finally:
+            gs.shapes = old
+        gs.abstract.append(f"V_{where} = the row-normalised {self.weight} (not in the quantity: any matrix)")
+        return out
 
     def symbolic(self, a: sp.Matrix, st: SymbolicState) -> sp.Matrix:
         W = st.P[self.weight]
