@@ -249,3 +249,20 @@ def test_checkers_reject_wrong_claims():
     with pytest.raises(AssertionError):  # values that are not phi's
         assert_witness_exact(sp.Abs(Z), NotHomogeneous(((sp.Integer(2), sp.Integer(1), sp.Integer(0), sp.Integer(2)),),
                                                        "fabricated", "none"))
+
+
+def test_proof_through_a_refuted_formula_cites_the_witness():
+    """sum(b2) under cross-entropy needs no homogeneity: proven, and the hypothesis line says why the
+    formula z**2 + z is not homogeneous (the exact witness)."""
+    v = check(mlp([2, 2, 2], custom("z**2 + z", "quad"), bias=True), "sum(b2)", loss="cross_entropy")
+    assert isinstance(v, Proven)
+    cited = [h for h in v.hypotheses if h.startswith("quad:")]
+    assert len(cited) == 1 and "not positively homogeneous of any degree: c = 2, z = -1" in cited[0]
+
+
+def test_undecided_verdict_reports_the_derivation():
+    """abs(z)**1.5 is homogeneous of degree 3/2, not an integer: kept as a closed form, and an undecided
+    verdict through it says so."""
+    v = check(mlp([2, 2, 1], custom("abs(z)**1.5", "p")), "sum(W1[i,:]**2) - 3/2*sum(W2[:,i]**2)")
+    assert v.verdict == "undecided"
+    assert "c**(3/2)" in v.evidence["activation p"] and "needs an integer k" in v.evidence["activation p"]
