@@ -167,9 +167,9 @@ def _derive(phi: sp.Expr, z: sp.Symbol) -> Homogeneity:
         if identity and (at0 == 0 or k == 0):
             return Homogeneous(k, _simplified(sides["z>0"]), _simplified(sides["z<0"]),
                                (phi.subs(z, 1), phi.subs(z, -1)))
-    return Underived("SymPy did not reduce phi(c*t) - c**k*phi(t) to 0 on both sides (z = t > 0, z = -t < 0) "
-                     f"for one k (simplify is tried up to {SIMPLIFY_OPS} operations), and no rational witness was certified at c in {2, 3}, "
-                     f"z in {{{', '.join(map(str, _POINTS))}}}")
+    return Underived("SymPy did not reduce phi(c*t) - c**k*phi(t) to 0 on both sides (z = t > 0, z = -t < 0) for "
+                     f"one k (simplify is tried up to {SIMPLIFY_OPS} operations), and no rational witness was certified "
+                     f"at c in {{{', '.join(map(str, _SCALES))}}}, z in {{{', '.join(map(str, _POINTS))}}}")
 
 
 def _certified(v: sp.Expr) -> tuple[bool | None, str]:
