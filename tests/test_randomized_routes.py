@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from test_architectures import NEW_EXAMPLE_VERDICTS
+from test_activation_homogeneity import ABS_EXAMPLE_VERDICTS
 from test_check import EXAMPLE_VERDICTS
 from verify.errors import BadInput
 from verify.certificates import PASSING, VERDICT_NAMES, ProvenRandomized, Refuted, exit_code
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MORE_EXAMPLES = [
     ("softmax_classifier.toml", "sum(b2)", "proven"),
     ("swish_formula.toml", "sum(W1[i,:]**2) - sum(W2[:,i]**2)", "refuted"),
+    *ABS_EXAMPLE_VERDICTS,
 ]
 RANDOMIZED_NAME = {"proven": "proven (randomized)", "refuted": "refuted", "undecided": "undecided"}
 

@@ -62,7 +62,7 @@ def test_twin_numeric_route_agrees(spec, k):
 
 
 DISCOVER = ["two_layer_relu_bias.toml", "deep_linear_mixed.toml", "diagonal_depth3.toml", "conv_leaky.toml",
-            "sparse_shared_relu.toml"]
+            "sparse_shared_relu.toml", "abs_balance.toml"]
 
 
 @pytest.mark.parametrize("spec", DISCOVER)

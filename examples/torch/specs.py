@@ -15,6 +15,17 @@ from torch import nn
 from verify.torch import Hadamard, SharedLinear, WeightNormLinear
 
 
+class AbsBalance(nn.Module):
+    """abs as the activation: homogeneous of degree 1, derived by SymPy, not declared."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(2, 3, bias=False), nn.Linear(3, 1, bias=False)
+
+    def forward(self, x):
+        return self.fc2(torch.abs(self.fc1(x)))
+
+
 class AttentionReadout(nn.Module):
     """Single-head softmax attention (unscaled scores, no value projection) + linear read-out."""
 
@@ -142,6 +153,8 @@ SEQ_BALANCE = ("sum(W1[i,:]**2) - sum(W2[:,i]**2)", "sum(0.weight[i,:]**2) - sum
 
 #: spec -> (constructor, example input shape (batch first), loss, [(spec quantity, torch quantity)])
 TWINS = {
+    "abs_balance.toml": (AbsBalance, (3, 2), None, [
+        BALANCE, ("sum(W1[i,:]**2) - 2*sum(W2[:,i]**2)", "sum(fc1.weight[i,:]**2) - 2*sum(fc2.weight[:,i]**2)")]),
     "attention_readout.toml": (AttentionReadout, (3, 2, 2), None, [
         ("Wq1.T @ Wq1 - Wk1.T @ Wk1", "q.weight @ q.weight.T - k.weight @ k.weight.T"),
         ("Wq1 @ Wq1.T - Wk1 @ Wk1.T", "q.weight.T @ q.weight - k.weight.T @ k.weight")]),

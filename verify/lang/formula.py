@@ -2,7 +2,7 @@
 
 The text is parsed by Python's ``ast`` module (parsing never executes anything) and the tree is
 walked with a whitelist: numbers, the variable ``z``, the constants ``pi`` and ``E``, ``+ - * /
-**``, unary ``-``/``+`` and calls of the one-argument functions in ``FUNCTIONS``. Every other node
+**``, unary ``-``/``+`` and calls of the one-argument functions in ``FUNCTIONS`` (``abs`` among them). Every other node
 is rejected with its column. SymPy expressions are *built* from the walk; user text never reaches
 ``eval``, ``sympify`` or ``parse_expr``.
 """
@@ -16,7 +16,7 @@ from types import MappingProxyType
 import sympy as sp
 
 from verify.errors import SpecError, closest, echo
-from verify.model.activations import Activation, Z
+from verify.model.activations import Activation, Z, from_formula
 
 __all__ = ["Z", "FUNCTIONS", "parse_formula", "custom", "MAX_FORMULA_LENGTH"]
 
@@ -26,7 +26,7 @@ _MAX_NODES = 400
 _MAX_EXPONENT = 64
 
 FUNCTIONS = MappingProxyType({
-    "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "sinh": sp.sinh,
+    "abs": sp.Abs, "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "sinh": sp.sinh,
     "cosh": sp.cosh, "sin": sp.sin, "cos": sp.cos, "atan": sp.atan, "erf": sp.erf,
     "sigmoid": lambda a: 1 / (1 + sp.exp(-a)),
     "softplus": lambda a: sp.log(1 + sp.exp(a)),
@@ -115,9 +115,10 @@ def _build(node: ast.AST, text: str, off: int) -> sp.Expr:
 
 
 def custom(text: str, name: str | None = None) -> Activation:
-    """A user's activation formula in z, e.g. ``custom("z*sigmoid(z)", "swish")`` (no degree declared)."""
+    """A user's activation formula in z, e.g. ``custom("z*sigmoid(z)", "swish")``: nothing is declared;
+    its homogeneity is derived by SymPy (``verify.model.homogeneity``), e.g. abs(z) of degree 1."""
     formula = parse_formula(text)  # first: it refuses a non-text formula in one line
-    return Activation(name or text.strip(), None, formula=formula)
+    return from_formula(formula, name or text.strip())
 
 
 def _short(expr: sp.Expr) -> str:

@@ -7,6 +7,11 @@ The symbolic side may use only what an activation declares:
   (Du, Hu & Lee 2018, Sec 2.1: phi(x) = phi'(x) x for every element of the subdifferential).
   Concrete proofs represent such an activation *exactly* by a fresh region symbol s per unit and
   data point, so one proof covers every activation pattern at once.
+* a user's formula (``from_formula``) declares nothing: ``verify.model.homogeneity`` *derives* its
+  homogeneity with SymPy (proof piecewise on z < 0, z = 0, z > 0, or an exact witness against every
+  degree). A formula proven homogeneous of an integer degree k >= 1 with a kink (distinct rational
+  region constants, e.g. abs(z) = sqrt(z**2): s+ = 1, s- = -1) gets ``degree = k`` and is written on
+  each region like relu; the certificate is kept in ``homogeneity`` and cited by proofs.
 * ``degree = None``: nothing is assumed; the symbolic side uses the closed form (tanh, softplus,
   sigmoid, GELU, or a user's formula in ``z`` parsed by ``verify.lang.formula``) and SymPy's own
   derivative of it. The numeric side evaluates the same SymPy formula (and its SymPy derivative)
@@ -29,6 +34,7 @@ import sympy as sp
 
 from verify._infra.exact import exact_rational
 from verify.errors import BadInput, UnknownName
+from verify.model.homogeneity import Homogeneity, Homogeneous, derive_homogeneity
 
 #: Exact GELU z * Phi(z) (Hendrycks & Gimpel 2016), not the tanh approximation.
 #: The activation's argument; formula activations are expressions in this one symbol.
@@ -36,7 +42,8 @@ Z = sp.Symbol("z", real=True)
 
 _GELU = Z * (1 + sp.erf(Z / sp.sqrt(2))) / 2
 
-__all__ = ["Z", "Activation", "ACTIVATIONS", "get_activation", "leaky_relu", "relu_power", "homogeneous"]
+__all__ = ["Z", "Activation", "ACTIVATIONS", "get_activation", "leaky_relu", "relu_power", "homogeneous",
+           "from_formula"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,9 @@ class Activation:
             homogeneous function).
         closed_form: for non-homogeneous activations, a name in ``_CLOSED_FORMS``.
         formula: for other non-homogeneous activations (GELU, user formulas), an exact SymPy
-            expression in ``Z``.
+            expression in ``Z`` (a user formula derived homogeneous keeps it for its numerics).
+        homogeneity: the property *derived* by SymPy for a user formula (``verify.model.homogeneity``);
+            None for a built-in, whose property is declared.
     """
 
     name: str
@@ -59,6 +68,7 @@ class Activation:
     slopes: tuple[sp.Rational, sp.Rational] | None = None
     closed_form: str | None = None
     formula: sp.Expr | None = None
+    homogeneity: Homogeneity | None = None
 
     @property
     def is_homogeneous(self) -> bool:
@@ -69,12 +79,41 @@ class Activation:
         return self.degree == 1 and self.slopes == (1, 1)
 
     def property_text(self) -> str:
-        """The declared property, as a derivation step cites it."""
+        """The property a proof uses, declared or derived, as a derivation step cites it."""
+        h = self.homogeneity
         if self.degree is None:
-            return f"{self.name}: no homogeneity declared (closed form used as is)"
+            if h is None:
+                return f"{self.name}: no homogeneity declared (closed form used as is)"
+            if isinstance(h, Homogeneous):
+                slopes = h.slopes
+                why = ("phi = s*z**k on all of R with one constant s, a closed form used as is"
+                       if slopes is not None and sp.simplify(slopes[0] - slopes[1]) == 0 else
+                       "the region form s*z**k needs an integer k >= 1 and rational region constants, so the "
+                       "closed form is used as is")
+                return f"{self.name}: {h.text()}; {why}"
+            return f"{self.name}: {h.text()}; closed form used as is"
         k = self.degree
         lhs = "phi(z)" if k == 1 else f"{k}*phi(z)"
-        return f"{self.name}: homogeneous of degree {k}, {lhs} = phi'(z)*z"
+        text = f"{self.name}: homogeneous of degree {k}, {lhs} = phi'(z)*z"
+        return text if h is None else f"{text}; {h.text()}"
+
+    def definition(self) -> sp.Expr | None:
+        """The exact phi(z) in ``Z`` (None for the generic ``homogeneous`` activation, which has none).
+
+        Declared activations are written in their textbook form (relu**k = max(z, 0)**k, leaky ReLU
+        = max(z, alpha*z), identity = z), so that a derivation from it checks the declaration."""
+        if self.formula is not None:
+            return self.formula
+        if self.closed_form is not None:
+            return _CLOSED_FORMS[self.closed_form][0](Z)
+        if self.slopes is None or self.degree is None:
+            return None
+        pos, neg = self.slopes
+        if neg == 0:
+            return sp.Max(Z, 0) ** self.degree
+        if pos == 1 and 0 < neg <= 1 and self.degree == 1:
+            return sp.Max(Z, neg * Z)
+        return sp.Piecewise((pos * Z**self.degree, Z > 0), (neg * Z**self.degree, True))
 
     def sympy_region(self, z: sp.Expr, s: sp.Symbol) -> sp.Expr:
         """phi(z) = s * z**k on the region where the region constant is s."""
@@ -157,6 +196,21 @@ _CLOSED_FORMS: dict[str, tuple[Callable[[Any], Any], Callable[[np.ndarray], np.n
     "softplus": (lambda z: sp.log(1 + sp.exp(z)), _softplus),
     "sigmoid": (lambda z: 1 / (1 + sp.exp(-z)), _sigmoid),
 }
+
+
+def from_formula(formula: sp.Expr, name: str) -> Activation:
+    """The activation of an exact formula in ``Z``, with its homogeneity derived by SymPy.
+
+    Written on regions as s*z**k (like relu) only when the derivation proves degree k (an integer
+    >= 1) with distinct rational region constants: a kink. Without a kink (2*z, z**3) the formula is
+    a polynomial and its closed form is already exact; region symbols would only forget that both
+    sides share one constant."""
+    derived = derive_homogeneity(formula, Z)
+    if isinstance(derived, Homogeneous) and derived.slopes is not None:
+        pos, neg = derived.slopes
+        if pos.is_Rational and neg.is_Rational and pos != neg:
+            return Activation(name, int(derived.degree), (pos, neg), formula=formula, homogeneity=derived)
+    return Activation(name, None, formula=formula, homogeneity=derived)
 
 
 def leaky_relu(alpha) -> Activation:

@@ -278,6 +278,10 @@ def prove_conserved(
         return Refuted(**common, seconds=time.perf_counter() - t0, witness=witness, exact_law=law)
     reason = (f"residual of {len(too_big)} entries exceeds the budget of {budget_ops} operations"
               if too_big else "residual does not expand to 0, but no rational witness was found")
-    return Undecided(**common, seconds=time.perf_counter() - t0, reason=reason,
-                     evidence={"largest |residual| at sampled points": largest,
-                               "residual (first entry)": _short(search[0][1])})
+    evidence: dict = {"largest |residual| at sampled points": largest, "residual (first entry)": _short(search[0][1])}
+    for layer in walk(model.layers):
+        act = getattr(layer, "activation", None)
+        if act is not None and act.homogeneity is not None and act.degree is None:
+            # a user formula kept as a closed form: what SymPy derived about it, and why it is not on regions
+            evidence[f"activation {act.name}"] = act.property_text()
+    return Undecided(**common, seconds=time.perf_counter() - t0, reason=reason, evidence=evidence)

@@ -82,6 +82,7 @@ _FUNCTIONS = {
     torch.tanh: "tanh", F.tanh: "tanh", "tanh": "tanh",
     torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid", "sigmoid": "sigmoid",
     F.gelu: "gelu", F.silu: "silu", F.softplus: "softplus", F.leaky_relu: "leaky_relu",
+    torch.abs: "abs", "abs": "abs",
 }
 
 
@@ -92,6 +93,8 @@ def function_activation(target, args, kwargs) -> tuple[Activation | None, str]:
         return get_activation(kind), ""
     if kind == "silu":
         return custom("z*sigmoid(z)", "swish"), ""
+    if kind == "abs":  # homogeneity derived by SymPy (verify.model.homogeneity), as for a spec's formula
+        return custom("abs(z)", "abs"), ""
     if kind == "gelu":
         approx = kwargs.get("approximate", args[1] if len(args) > 1 else "none")
         return (get_activation("gelu"), "") if approx == "none" else (custom(_GELU_TANH, "gelu_tanh"), "")

@@ -62,8 +62,10 @@ class Act(LayerBase):
         gs.acts.append((x, D, act.degree, where))
         if act.is_homogeneous:
             k = act.degree
+            how = "as declared" if act.homogeneity is None else \
+                f"derived by SymPy from {act.name}'s formula, piecewise on z<0, z=0, z>0"
             gs.hyp.append(f"layer {where} ({act.name}): phi is an undefined function with "
-                          f"{'' if k == 1 else f'{k} '}phi(z) = phi'(z) z (homogeneous of degree {k}, as declared)")
+                          f"{'' if k == 1 else f'{k} '}phi(z) = phi'(z) z (homogeneous of degree {k}, {how})")
         else:
             gs.hyp.append(f"layer {where} ({act.name}): no homogeneity declared, so phi is an undefined function "
                           "with no property (the generic engine has no rule for it)")
