@@ -119,6 +119,8 @@ def check_run_record(task: Task, record: Any) -> tuple[dict | None, str]:
     if record["key"] != task.key or record["fn"] != _fn_name(task.fn):
         return None, f"it is the run {record['key']} of {record['fn']}"
     asked = to_jsonable(dict(task.kwargs))
+    if not isinstance(record["params"], dict):
+        return None, "parameters are not an object"
     if record["params"] != asked:
         diff = sorted(k for k in set(asked) | set(record["params"]) if asked.get(k) != record["params"].get(k))
         return None, "parameters differ: " + ", ".join(diff)

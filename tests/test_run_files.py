@@ -17,6 +17,7 @@ from verify._infra.atomic import clean_stale_temps, write_text_atomic
 from verify.jobs.cli import main
 from verify.numerics import Task, run_file, run_tasks
 from verify.numerics.run import result_path
+from verify.numerics import sweep
 from verify.numerics.sweep import RUN_SCHEMA, check_run_record, run_record
 
 
@@ -42,6 +43,10 @@ def test_run_record_round_trip_and_controls():
     assert "digest" in check_run_record(t, {**rec, "result": {"x": 1, "y": 4}})[1]
     assert "schema" in check_run_record(t, {**rec, "schema": RUN_SCHEMA - 1})[1]
     assert check_run_record(t, {})[1] == "not a run record"
+    forged = run_record(t, {"x": 1, "y": 3})
+    forged["params"] = [1]
+    forged["sha256"] = sweep._digest({k: forged[k] for k in ("schema", "key", "fn", "params", "result")})
+    assert check_run_record(t, forged)[1] == "parameters are not an object"
     assert check_run_record(t, None)[1] == "not a run record"
 
 
