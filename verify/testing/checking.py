@@ -133,7 +133,8 @@ def _label(key) -> str:
 
 def check(model: Model, quantity: str | ParsedQuantity | Quantity, *, dynamics: str = "flow", weight_decay=None,
           seed: int = 0, budget_ops: int = DEFAULT_BUDGET_OPS, n_data: int | None = None, loss: str | None = None,
-          increment: str | Increment | None = None, method: Method = "auto", points: int | None = None) -> Verdict:
+          increment: str | Increment | None = None, method: Method = "auto", points: int | None = None,
+          build=None) -> Verdict:
     """Conserved or not, with a certificate (``Proven``, or ``ProvenRandomized`` from the randomized
     route / ``Refuted`` with exact witness / ``Undecided``).
 
@@ -152,6 +153,8 @@ def check(model: Model, quantity: str | ParsedQuantity | Quantity, *, dynamics: 
         increment: the claimed exact change of Q in one GD step (text with ``G_<param>``, ``eta``).
         method: ``symbolic``, ``randomized`` or ``auto`` (see the module docstring).
         points: points of the randomized test (default ``verify.prove.randomized.POINTS``).
+        build: the quantity on exact matrices for the randomized route (default ``exact_build``; a
+            caller whose ``Quantity`` object builds SymPy matrices only, e.g. verify.torch's layouts).
     """
     from verify.errors import BadInput
     if method not in METHODS:
@@ -176,7 +179,7 @@ def check(model: Model, quantity: str | ParsedQuantity | Quantity, *, dynamics: 
     from verify.model.layers._base import NoExactForm
     from verify.prove.randomized import POINTS, prove_randomized
     try:
-        return prove_randomized(model, q, build=exact_build(q, model), dynamics=dynamics, weight_decay=weight_decay,
+        return prove_randomized(model, q, build=build or exact_build(q, model), dynamics=dynamics, weight_decay=weight_decay,
                                 seed=seed, n_data=points_used, claim_id="check", title=f"{q.text} on {model.name}",
                                 points=POINTS if points is None else points,
                                 # a witness from the symbolic route only where that route is quick
