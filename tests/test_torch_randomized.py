@@ -102,7 +102,8 @@ def test_exact_build_of_4d_kernels_equals_instantiate_at_rational_points():
     against SymPy's instantiate, entry by entry, at random rational kernels."""
     mapping = vt.from_module(_block(), X)
     rng = random.Random(0)
-    texts = [BALANCE, "conv1.weight[0,i,1,:] * conv2.weight[i,0,:,2]", "sum(conv1.weight[:,:,j,k]**2) - conv2.weight[0,1,j,k]"]
+    texts = [BALANCE, "conv1.weight[0,i,1,:] * conv2.weight[i,0,:,2]",
+             "sum(conv1.weight[:,:,j,k]**2) - conv2.weight[0,1,j,k]"]
     for text in texts:
         vals = {lay.name: np.array([Fraction(rng.randint(-9, 9), rng.randint(1, 5)) for _ in range(int(np.prod(
             lay.torch_shape)))], dtype=object) for lay in mapping.layouts}

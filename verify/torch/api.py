@@ -133,7 +133,8 @@ def exact_check(mapping: Mapping, text: str, *, dynamics="flow", weight_decay=No
     model = mapping.model if loss is None else dataclasses.replace(mapping.model, loss=loss)
     v = engine_check(model, engine_quantity(mapping, text), dynamics=dynamics, weight_decay=weight_decay, seed=seed,
                      budget_ops=budget_ops, method=method, points=points, build=exact_quantity_build(mapping, text))
-    if method == "auto":  # say which route auto took and why (checking.check's rule)
+    if method == "auto" and "[symbolic route:" not in v.title:  # which route auto took and why (checking's
+        # rule); a fallback to the symbolic route (GD, no exact form) is already named in the title by checking
         size = sum(slot.size for slot in layout(model))
         route = choose_method(model)
         why = (f"{size} parameter entries x 1 data point {'<=' if route == 'symbolic' else '>'} "
