@@ -105,8 +105,9 @@ def bench_count(widths=(100, 60)):
     s, cpu = _since(t0)
     gaps = ", ".join(f"length <= {L}: dim {d}, gap {g:.1e}" for L, d, g in hist)
     print(f"law count, 30-{w1}-{w2}-10 ReLU MLP (D = {D}): {count} laws (hidden units: {w1 + w2}); {gaps}")
-    route = ("pivoted Cholesky: Gram {gram:.1f} s, factor {pivoted_cholesky:.1f} s, kept estimate "
-             "{kept_estimate:.1f} s (kept {kept_over_res:.0f} res, dropped {dropped_over_res:.1e} res)".format(**parts)
+    route = ("pivoted Cholesky: Gram {gram:.1f} s, sigma_max {sigma_max:.1f} s, factor {pivoted_cholesky:.1f} s, "
+             "kept estimate {kept_estimate:.1f} s (kept {kept_over_res:.0f} res, dropped {dropped_over_res:.1e} res)"
+             .format(**parts)
              if "dropped_over_res" in parts else "SVD or eigh route (the pivoted route did not decide)"
              if "gram" in parts else "SVD (below GRAM_MIN columns)")
     print(f"  {s:.1f} s wall, {cpu:.1f} s CPU against the limit 60 s (ratio {s / 60:.2f} wall, {cpu / 60:.2f} CPU; "
