@@ -193,6 +193,8 @@ if __name__ == "__main__":
         bench_resnet_ring(2)
     if "--resnet3" in sys.argv:
         bench_resnet(3)
+        if "--ring-prototype" in sys.argv:
+            bench_resnet_ring(3)
     bench_count((40, 30))
     if "--skip-count" not in sys.argv:
         bench_count((100, 60))
