@@ -2,14 +2,23 @@
 
 1. Numeric check on a 784-1000-1000-10 ReLU MLP (float64, batch 8): seconds per Hypothesis draw
    against one forward+backward pass of the same module on the same batch (limit 3x), and draws/s.
-2. Law count (torch.func Lie rank) on an MLP with ~1e4 parameters (limit 60 s).
+2. Law count (torch.func Lie rank) on an MLP with ~1e4 parameters (limit 60 s), wall and CPU seconds
+   per phase (Jacobian; round-0 null space: Gram, pivoted Cholesky, kept estimate; bracket rounds).
 2'. The same on a D = 2700 MLP (30-40-30-10), always run; --skip-count skips the D = 9600 one.
-3. Exact certificate for the ResNet basic block at 2 channels, 4x4 images (limit 10 s); --resnet3 adds 3.
+3. Exact certificate for the ResNet basic block at 2 channels, 4x4 images (limit 10 s), by each route:
+   the symbolic one (Proven) and the randomized one (proven (randomized), what method="auto" takes
+   there); --resnet3 adds 3 channels.
+Every figure line gives the load average (1 min) before and after it: the cores are shared.
+--ring-prototype adds 3 again with a prototype NOT in the engine: dL/dtheta taken in SymPy's sparse
+polynomial ring (PolyElement.diff of sum_j dl_j f_j) instead of sp.diff of the nested outputs (87% of
+the symbolic route's time); it answers whether the symbolic certificate can meet 10 s, see the README.
 
-Run: python benchmarks/bench_torch.py [--skip-count] [--resnet3] [--threads N]   (default 1 thread: on a shared
-2-core machine two intra-op threads made single timings vary 10x; both sides use the same setting)
+Run: python benchmarks/bench_torch.py [--skip-count] [--resnet3] [--ring-prototype] [--threads N]
+(default 1 thread: on a shared 2-core machine two intra-op threads made single timings vary 10x; both sides use
+the same setting)
 """
 
+import os
 import statistics
 import sys
 import time
@@ -30,6 +39,10 @@ def _clocks():
 def _since(t0):
     w, c = _clocks()
     return w - t0[0], c - t0[1]
+
+
+def _load():
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def forward_backward_seconds(net, x, reps=21):
@@ -54,6 +67,7 @@ def bench_numeric():
     net = nn.Sequential(nn.Linear(784, 1000, bias=False), nn.ReLU(), nn.Linear(1000, 1000, bias=False), nn.ReLU(),
                         nn.Linear(1000, 10, bias=False))
     x = torch.randn(8, 784, dtype=torch.float64)
+    load0 = _load()
     fb_wall, fb_cpu = forward_backward_seconds(net, x)
     q = "sum(0.weight[i,:]**2) - sum(2.weight[:,i]**2)"
     vt.check(net, q, example_input=x, method="numeric", draws=2, seed=1)  # warm-up: first-call costs
@@ -73,7 +87,7 @@ def bench_numeric():
           f"{per_wall * 1e3:.1f} ms wall, {per_cpu * 1e3:.1f} ms CPU")
     print(f"  ratio (CPU) {per_cpu / fb_cpu:.2f}x, (wall) {per_wall / fb_wall:.2f}x against the limit 3x; "
           f"{1 / per_wall:.1f} draws/s; one-off per check {max(w5 - 5 * per_wall, 0.0):.2f} s wall; "
-          f"25 draws in {w25:.2f} s wall")
+          f"25 draws in {w25:.2f} s wall; load {load0} -> {_load()}")
 
 
 def bench_count(widths=(100, 60)):
@@ -85,33 +99,102 @@ def bench_count(widths=(100, 60)):
                         nn.Linear(w2, 10, bias=False)).double()
     D = sum(p.numel() for p in net.parameters())
     parts = {}
-    t = time.perf_counter()
+    load0 = _load()
+    t0 = _clocks()
     count, hist = count_laws(net, (30,), points=-(-(D + 8) // 10) + 8, seed=0, timings=parts)
-    s = time.perf_counter() - t
+    s, cpu = _since(t0)
     gaps = ", ".join(f"length <= {L}: dim {d}, gap {g:.1e}" for L, d, g in hist)
     print(f"law count, 30-{w1}-{w2}-10 ReLU MLP (D = {D}): {count} laws (hidden units: {w1 + w2}); {gaps}")
-    print(f"  {s:.1f} s against the limit 60 s (ratio {s / 60:.2f}): Jacobian {parts['jacobian']:.1f} s, "
-          f"round-0 null space (Gram or SVD) {parts['null_space']:.1f} s, bracket rounds {parts['brackets']:.1f} s")
+    route = ("pivoted Cholesky: Gram {gram:.1f} s, sigma_max {sigma_max:.1f} s, factor {pivoted_cholesky:.1f} s, "
+             "kept estimate {kept_estimate:.1f} s (kept {kept_over_res:.0f} res, dropped {dropped_over_res:.1e} res)"
+             .format(**parts)
+             if "dropped_over_res" in parts else "SVD or eigh route (the pivoted route did not decide)"
+             if "gram" in parts else "SVD (below GRAM_MIN columns)")
+    print(f"  {s:.1f} s wall, {cpu:.1f} s CPU against the limit 60 s (ratio {s / 60:.2f} wall, {cpu / 60:.2f} CPU; "
+          f"load {load0} -> {_load()}): Jacobian {parts['jacobian']:.1f} s, round-0 null space "
+          f"{parts['null_space']:.1f} s ({route}), bracket rounds {parts['brackets']:.1f} s")
 
 
 def bench_resnet(channels=2):
+    """Both exact routes on the per-channel balance of the block; the verdict kind is printed as is."""
     from architectures import ResNetBasicBlock
     torch.manual_seed(0)
     block = ResNetBasicBlock(channels)
     x = torch.randn(2, channels, 4, 4)
-    t0 = _clocks()
-    v = vt.check(block, "sum(conv1.weight**2) - sum(conv2.weight**2)", example_input=x)
-    w, c = _since(t0)
-    print(f"exact certificate, ResNet basic block ({channels} channels, 4x4): {v.verdict.upper()} in {w:.1f} s wall "
-          f"({c:.1f} s CPU) against the limit 10 s (ratio {w / 10:.2f})")
+    q = "sum(conv1.weight[i,:,:,:]**2) - sum(conv2.weight[:,i,:,:]**2)"
+    for method in ("symbolic", "auto"):
+        load0 = _load()
+        t0 = _clocks()
+        v = vt.check(block, q, example_input=x, method=method)
+        w, c = _since(t0)
+        route = "" if method == "symbolic" else f" ({v.title.split('[auto: ')[1].rstrip(']')})"
+        print(f"exact certificate, ResNet basic block ({channels} channels, 4x4), method={method}{route}: "
+              f"{v.verdict.upper()} in {w:.2f} s wall ({c:.2f} s CPU) against the limit 10 s (ratio {w / 10:.2f}; "
+              f"load {load0} -> {_load()})")
+
+
+def _ring_symbolic_net():
+    """verify.interpret.symbolic.symbolic_net with the gradient from SymPy's polynomial ring (outputs
+    polynomial in every symbol: no norms or softmax), for --ring-prototype only."""
+    from functools import lru_cache
+
+    import sympy as sp
+    from sympy import QQ
+    from sympy.polys.rings import ring
+
+    from verify.interpret import symbolic as S
+
+    @lru_cache(maxsize=8)
+    def net(model, n_data=1):
+        P = S.param_matrices(model)
+        theta = tuple(s for p in model.params for s in P[p.name])
+        regions, aux, inputs, outputs = [], {}, [], []
+        for point in range(n_data):
+            suffix = f"^{point}" if point else ""
+            x = sp.Matrix(model.input_dim, 1, lambda i, _, sfx=suffix: sp.Symbol(f"x{sfx}[{i}]", real=True))
+            inputs.append(x)
+            outputs.append(S._State(P, point, regions, aux).run(model.layers, x))
+        names = tuple(tuple(sp.Symbol(f"dl{p}_{j}" if n_data > 1 else f"dl_{j}", real=True) for j in range(o.rows))
+                      for p, o in enumerate(outputs))
+        if aux:
+            raise ValueError("the ring prototype takes polynomial outputs only")
+        gens = sorted(set().union(*[e.free_symbols for o in outputs for e in o], theta, *names), key=str)
+        R = ring(gens, QQ)[0]
+        L = sum((R(dl) * R.from_expr(o[j]) for o, dls in zip(outputs, names) for j, dl in enumerate(dls)), R.zero)
+        at = {g: i for i, g in enumerate(gens)}
+        gradient = {t: L.diff(R.gens[at[t]]).as_expr() for t in theta}
+        return S.SymbolicNet(model, P, theta, tuple(inputs), tuple(outputs), tuple(regions), names, gradient, ())
+    return net
+
+
+def bench_resnet_ring(channels=2):
+    import verify.prove.concrete as concrete
+    from architectures import ResNetBasicBlock
+    original, concrete.symbolic_net = concrete.symbolic_net, _ring_symbolic_net()
+    try:
+        torch.manual_seed(0)
+        block, x = ResNetBasicBlock(channels), torch.randn(2, channels, 4, 4)
+        for q in ("sum(conv1.weight[i,:,:,:]**2) - sum(conv2.weight[:,i,:,:]**2)", "sum(conv2.weight[i,:,:,:]**2)"):
+            load0 = _load()
+            t0 = _clocks()
+            v = vt.check(block, q, example_input=x, method="symbolic")
+            w, c = _since(t0)
+            print(f"  prototype (ring gradient, not the engine's route), {q}: {v.verdict.upper()} in {w:.2f} s wall "
+                  f"({c:.2f} s CPU) against the limit 10 s (ratio {w / 10:.2f}; load {load0} -> {_load()})")
+    finally:
+        concrete.symbolic_net = original
 
 
 if __name__ == "__main__":
     torch.set_num_threads(int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1)
     bench_numeric()
     bench_resnet(2)
+    if "--ring-prototype" in sys.argv:
+        bench_resnet_ring(2)
     if "--resnet3" in sys.argv:
         bench_resnet(3)
+        if "--ring-prototype" in sys.argv:
+            bench_resnet_ring(3)
     bench_count((40, 30))
     if "--skip-count" not in sys.argv:
         bench_count((100, 60))

@@ -86,9 +86,11 @@ def test_count_refuses_batch_coupling_that_torch_func_accepts():
 
 
 def test_gram_route_finds_a_known_kernel_and_none_in_a_full_rank_jacobian(monkeypatch):
-    """The round-0 null space by the Gram route (J^T J + subset eigh; taken from GRAM_MIN columns on, here
-    forced at D = 400): rank 350 by construction gives 50 orthonormal null vectors; full rank gives none."""
+    """The round-0 null space by the Gram routes (J^T J, taken from GRAM_MIN columns on, here forced at
+    D = 400): rank 350 by construction gives 50 orthonormal null vectors, by the pivoted-Cholesky route
+    and by the eigh route alike; full rank gives none."""
     from verify.torch._discover import _null_space
+    from verify.torch._rank import _unit_rows, gram_null_space, pivoted_null_space
 
     def no_svd(*args, **kwargs):
         raise AssertionError("the SVD fallback ran: the Gram route did not decide")
@@ -97,12 +99,33 @@ def test_gram_route_finds_a_known_kernel_and_none_in_a_full_rank_jacobian(monkey
     D = 400
     J = torch.randn(D + 100, D - 50, generator=g, dtype=torch.float64) @ torch.randn(D - 50, D, generator=g,
                                                                                     dtype=torch.float64)
-    N, gap = _null_space(J, gram_min=D)
-    assert N.shape == (50, D) and gap > 10
-    assert float((J @ N.T).abs().max()) <= 1e-9 * float(J.abs().max()) * D
-    assert float((N @ N.T - torch.eye(50, dtype=torch.float64)).abs().max()) <= 1e-10
+    assert _null_space(J, gram_min=D)[0].shape == (50, D)  # decided before the SVD
+    Jn = _unit_rows(J)
+    for route in (pivoted_null_space, gram_null_space):
+        N, gap = route(Jn)
+        assert N.shape == (50, D) and gap > 10, route.__name__
+        assert float((J @ N.T).abs().max()) <= 1e-9 * float(J.abs().max()) * D
+        assert float((N @ N.T - torch.eye(50, dtype=torch.float64)).abs().max()) <= 1e-10
     N2, _ = _null_space(torch.randn(D + 100, D, generator=g, dtype=torch.float64), gram_min=D)
     assert N2.shape == (0, D)
+
+
+def test_gram_routes_refuse_a_singular_value_in_the_grey_zone_and_the_svd_decides():
+    """Negative control: J = U diag(s) V^T with 350 singular values in [0.5, 1], one at 30 res (between the
+    drop threshold 10 res and the keep threshold 100 res, res = sqrt(16 eps) sigma_max) and 49 zeros: neither
+    Gram route decides; the SVD (threshold 1e-9 sigma_max) keeps it, 49 null directions."""
+    from verify.torch._rank import EPS, gram_null_space, null_space, pivoted_null_space
+    g = torch.Generator().manual_seed(1)
+    D = 400
+    U = torch.linalg.qr(torch.randn(D + 100, D, generator=g, dtype=torch.float64))[0]
+    V = torch.linalg.qr(torch.randn(D, D, generator=g, dtype=torch.float64))[0]
+    s = torch.zeros(D, dtype=torch.float64)
+    s[:350] = torch.linspace(1.0, 0.5, 350, dtype=torch.float64)
+    s[350] = 30 * (16 * EPS) ** 0.5
+    J = (U * s) @ V.T
+    assert pivoted_null_space(J) is None and gram_null_space(J) is None
+    N, _ = null_space(J, gram_min=D)  # rows rescaled to norm 1 first: the grey value moves, the SVD keeps it
+    assert N.shape == (49, D)
 
 
 def _degenerate_bn_draw(bn_bias=0.0):

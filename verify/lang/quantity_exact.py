@@ -27,7 +27,8 @@ from verify.prove.exact_quantity import QMatrix, QScalar
 
 __all__ = ["exact_builder"]
 
-_Val = tuple[tuple[int, ...], QMatrix]  # (shape, storage: () -> 1x1, (n,) -> n x 1, (m, n) -> m x n)
+# (shape, storage: () -> 1x1, (n,) -> n x 1, (m, n) -> m x n, more dimensions -> the row-major n x 1 column)
+_Val = tuple[tuple[int, ...], QMatrix]
 
 
 def _full(s: QScalar, shape: tuple[int, int]) -> QMatrix:
@@ -157,6 +158,9 @@ class _Evaluator:
         for d in s[len(sel):]:
             sel.append(list(range(d)))
             shape.append(d)
+        if len(s) > 2:  # a conv kernel (out, in, kh, kw): its row-major column, read as instantiate reads it
+            out = x.take([int(np.ravel_multi_index(idx, s)) for idx in itertools.product(*sel)], [0])
+            return tuple(shape), (out.reshape(*shape) if len(shape) == 2 else out)
         rows, cols = (sel + [[0]])[:2] if len(s) == 1 else (sel[0], sel[1]) if len(s) == 2 else ([0], [0])
         out = x.take(rows, cols)
         if len(shape) == 1 and out.rows == 1:

@@ -162,7 +162,7 @@ def _label(key) -> str:
 def check(model: Model, quantity: str | ParsedQuantity | QuantityFn, *, dynamics: str = "flow", weight_decay=None,
           seed: int = 0, budget_ops: int = DEFAULT_BUDGET_OPS, n_data: int | None = None, loss: str | None = None,
           increment: str | Increment | None = None, method: Method = "auto", points: int | None = None,
-          mode: Mode = "concrete") -> Verdict:
+          mode: Mode = "concrete", build=None) -> Verdict:
     """Conserved or not, with a certificate (``Proven``, or ``ProvenRandomized`` from the randomized
     route / ``Refuted`` with exact witness / ``Undecided``).
 
@@ -184,6 +184,8 @@ def check(model: Model, quantity: str | ParsedQuantity | QuantityFn, *, dynamics
         mode: ``concrete`` (the spec's sizes) or ``generic``: the proof for every width and any depth
             (``verify.testing.generic_check``); where no generic rule applies or the generic residual
             does not reduce, the concrete verdict is returned with the reason in its title.
+        build: the quantity on exact matrices for the randomized route (default ``exact_build``; a
+            caller whose ``QuantityFn`` builds SymPy matrices only, e.g. verify.torch's layouts).
     """
     from verify.errors import BadInput
     if method not in METHODS:
@@ -220,7 +222,7 @@ def check(model: Model, quantity: str | ParsedQuantity | QuantityFn, *, dynamics
     from verify.model.layers._base import NoExactForm
     from verify.prove.randomized import POINTS, prove_randomized
     try:
-        return prove_randomized(model, q, build=exact_build(q, model), dynamics=dynamics, weight_decay=weight_decay,
+        return prove_randomized(model, q, build=build or exact_build(q, model), dynamics=dynamics, weight_decay=weight_decay,
                                 seed=seed, n_data=points_used, claim_id="check", title=f"{q.text} on {model.name}",
                                 points=POINTS if points is None else points,
                                 # a witness from the symbolic route only where that route is quick

@@ -7,8 +7,9 @@
 
 * ``from_module`` traces the module (torch.fx) and maps it onto ``verify.model.Model`` when every op is
   supported; each unsupported op is named in one line (which op, where).
-* ``check`` proves (mapped module, exact SymPy engine) or property-tests in float64 with torch.func
-  (any module): the numeric verdict is its own kind, ``NumericallyConserved``, never ``Proven``.
+* ``check`` proves (mapped module: the exact engine, symbolic or randomized by ``verify check``'s
+  ``auto`` rule, the randomized verdict being ``ProvenRandomized``) or property-tests in float64 with
+  torch.func (any module): the numeric verdict is its own kind, ``NumericallyConserved``, never ``Proven``.
 * ``discover`` counts the independent laws (Lie-algebra rank with torch.func jvp/vjp) and finds the
   polynomial laws of degree <= 2.
 

@@ -10,11 +10,14 @@ from verify.certificates import exit_code
 from verify.lang.formula import custom
 from verify.laws.law_algebra import rref
 from verify.model.activations import Activation, get_activation, leaky_relu, relu_power
-from verify.certificates import Proven, Refuted, Step, Undecided, Verdict, Witness, render, to_json
+from verify.certificates import Proven, ProvenRandomized, Refuted, Step, Undecided, Verdict, Witness, render, to_json
 from verify.errors import BadInput, ShapeMismatch, UnknownName, VerifyError, closest
 from verify.model import (Act, Attention, Dense, DiagonalLinear, Model, Normalize, NormalizedDense, Param, Pool,
                      Residual, conv1d_pattern, conv2d_pattern, pool2d_windows, walk)
 from verify.prove.concrete import DEFAULT_BUDGET_OPS, QuantityFn as EngineQuantity, prove_conserved
+from verify.lang.quantity_exact import exact_builder
+from verify.model.layout import layout
+from verify.testing.checking import AUTO_SYMBOLIC_MAX_ENTRIES, check as engine_check, choose_method
 from verify.lang.quantity import (BinOp, Call, Index, MatMul, Name, Neg, Number, Pow, Quantity, Slice, Transpose,
                                   instantiate, parse_quantity, quantity_shape)
 
@@ -50,11 +53,12 @@ def numeric_forward(model: Model, params, X):
 __all__ = [
     "rref", "exit_code",
     "Activation", "custom", "get_activation", "leaky_relu", "relu_power",
-    "Proven", "Refuted", "Step", "Undecided", "Verdict", "Witness", "render", "to_json",
+    "Proven", "ProvenRandomized", "Refuted", "Step", "Undecided", "Verdict", "Witness", "render", "to_json",
     "BadInput", "ShapeMismatch", "UnknownName", "VerifyError", "closest",
     "Act", "Attention", "Dense", "DiagonalLinear", "Model", "Normalize", "NormalizedDense", "Param", "Pool",
     "Residual", "conv1d_pattern", "conv2d_pattern", "pool2d_windows", "walk",
-    "DEFAULT_BUDGET_OPS", "EngineQuantity", "prove_conserved",
+    "DEFAULT_BUDGET_OPS", "EngineQuantity", "prove_conserved", "exact_builder", "layout",
+    "AUTO_SYMBOLIC_MAX_ENTRIES", "engine_check", "choose_method",
     "BinOp", "Call", "Index", "MatMul", "Name", "Neg", "Number", "Pow", "Quantity", "Slice", "Transpose", "instantiate",
     "parse_quantity", "quantity_shape",
     "engine_discover", "engine_discover_supported", "numeric_forward", "single_thread_blas",

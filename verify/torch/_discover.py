@@ -7,11 +7,13 @@ cotangents), computed with torch.func in float64:
 
 * round 0: the rows of J (per-point gradients, ``vmap`` over the points of ``jacrev``), scaled to norm
   1; their null space N(theta0) (dimension = laws of W alone), by an SVD, or from 2000 columns on by
-  J^T J and a subset eigendecomposition (``_null_space``), is kept;
+  J^T J and its pivoted Cholesky factor (``verify.torch._rank``: each route certifies its decision on
+  both sides or hands it to the next), is kept;
 * round j: random brackets [A, B](theta0) = DB.A - DA.B of elements of W'_{j-1} (brackets of length
-  <= 2^j, ``torch.func.jvp`` of the fields; the samples of a round in one ``vmap``), scaled by the
-  size of their two terms and projected onto N; an SVD of the projection removes the directions they
-  reach. Stops when a round adds nothing. Linear algebra on one thread (``_one_thread``).
+  <= 2^j, ``torch.func.jvp`` of the fields; samples in vmapped chunks of 16, until ``SURPLUS`` of
+  them are dependent), scaled by the size of their two terms and projected onto N; an SVD of the
+  projection removes the directions they reach. Stops when a round adds nothing. Linear algebra on
+  one thread (``_rank.one_thread``).
 
 Every rank decision records its singular-value gap (kept / dropped). The count on a finite input pool
 is an upper bound (more inputs can only enlarge W); it is computed on two pool sizes and the smaller
@@ -25,7 +27,6 @@ over monomials m, rationalised, then proven on the mapped model or property-test
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import time
@@ -33,20 +34,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-import scipy.linalg
 import torch
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
 from ._bridge import rref
-from ._bridge import BadInput, Proven, engine_discover, engine_discover_supported, single_thread_blas
+from ._bridge import BadInput, Proven, engine_discover, engine_discover_supported
+from ._rank import GRAM_MIN, RANK_TOL, null_space as _null_space, one_thread as _one_thread
 from ._trace import from_module
 
-__all__ = ["TorchDiscovery", "discover_module", "RANK_TOL", "SEARCH_MAX"]
+__all__ = ["TorchDiscovery", "discover_module", "count_laws", "RANK_TOL", "GRAM_MIN", "SEARCH_MAX"]
 
-#: Relative singular-value threshold of every rank decision (rows scaled to the size of their terms; round 0
-#: of a Jacobian with >= GRAM_MIN columns may decide on the coarser Gram threshold, see ``_null_space``);
-#: the engine's ``lie_rank.RANK_TOL``, whose measured margins hold here too (gaps reported per run).
-RANK_TOL = 1e-9
 #: Largest parameter count for the dense degree-2 law search of an unmapped module (D(D+3)/2 monomials).
 SEARCH_MAX = 60
 
@@ -129,6 +126,11 @@ class _Fields:
 
 #: Bracket samples evaluated together (vmap); bounds the memory of nested forward/reverse passes.
 BRACKET_CHUNK = 16
+#: A round stops once this many of its samples were dependent on the others. Why it may stop early: a
+#: sample is a polynomial in its random leaf cotangents, so k samples span min(k, d) of the d dimensions
+#: the round's brackets reach, with probability 1; the surplus guards the numerical rank decision. Before,
+#: every round took dim N + 4 samples: 164 at D = 9600, where 16 show that the round adds nothing.
+SURPLUS = 4
 
 
 def _leaf_count(tree) -> int:
@@ -150,68 +152,10 @@ def _round_shape(j):
     return ("bracket", ("bracket", _element(counter, j - 2), _element(counter, j - 2)), _element(counter, j - 1))
 
 
-def _null_space(J: torch.Tensor, gram_min: int | None = None):
-    """Orthonormal null-space rows of J (rows scaled to norm 1), with the gap of the decision.
-
-    Large J (>= ``gram_min`` = ``GRAM_MIN`` columns, at least as many rows): first the Gram route, J^T J
-    and only its eigenpairs below (1000 res)^2 (LAPACK's MRRR on a subset), ~5x cheaper than the SVD at
-    9600 columns (measured: SVD 686 s, full eigh 336 s). Eigenvalues of J^T J carry an absolute error of
-    about eps lambda_max (LAPACK Users' Guide 4.7's approximate bound; the worst-case factor p(n) is not
-    used), so a singular value sqrt(lambda) is resolved above res = sqrt(16 eps) sigma_max = 6e-8
-    sigma_max (16x margin). The route decides only when every estimate is above 100 res (kept) or at
-    most 10 res (dropped), and then measures the dropped directions in J itself: gap = smallest kept
-    sigma / ||J N^T||_2 (not squared). Its threshold is thus ~10 res, not the SVD's RANK_TOL sigma_max:
-    what it keeps the SVD keeps too, so its rank is <= the SVD's and its count >= (the count stays an
-    upper bound). An estimate in between, or ||J N^T||_2 > 10 res, sends the decision to the SVD."""
-    norms = torch.linalg.vector_norm(J, dim=1)
-    J = J[norms > 0] / norms[norms > 0, None]
-    if J.shape[1] >= (GRAM_MIN if gram_min is None else gram_min) and J.shape[0] >= J.shape[1]:
-        G = (J.T @ J).numpy()
-        with single_thread_blas():
-            v = np.random.default_rng(0).standard_normal(G.shape[0])
-            for _ in range(100):  # power iteration for lambda_max = sigma_max^2 (5% margin on its estimate)
-                v = G @ v
-                v /= np.linalg.norm(v)
-            smax = 1.05 * math.sqrt(max(float(v @ G @ v), 0.0))
-            res = math.sqrt(16 * EPS) * smax
-            # Only the eigenpairs below (1000 res)^2 (LAPACK's MRRR on a subset: 3x faster than all of them).
-            lam, vecs = scipy.linalg.eigh(G, subset_by_value=(-np.inf, (1000 * res) ** 2), driver="evr")
-        sig = np.sqrt(np.clip(lam, 0.0, None))
-        if smax > 0 and not bool(((sig > 10 * res) & (sig <= 100 * res)).any()):
-            k = int((sig <= 10 * res).sum())
-            kept = float(sig[k]) if k < sig.size else 1000 * res  # none returned above: >= 1000 res
-            N = torch.from_numpy(np.ascontiguousarray(vecs[:, :k].T))
-            dropped = float(torch.linalg.matrix_norm(J @ N.T, ord=2)) if k else 0.0
-            if dropped <= 10 * res:
-                return N, (kept / dropped if dropped > 0 else math.inf)
-    _, s, vt = torch.linalg.svd(J, full_matrices=J.shape[0] < J.shape[1])
-    r = int((s > RANK_TOL * (s[0] if s.numel() else 1.0)).sum())
-    kept = float(s[r - 1]) if r else 1.0
-    dropped = float(s[r]) if r < s.numel() else 0.0
-    return vt[r:], (kept / dropped if dropped > 0 else math.inf)
-
-
-#: Columns from which the round-0 null space tries the Gram route first (see ``_null_space``).
-GRAM_MIN = 2000
-EPS = float(torch.finfo(torch.float64).eps)
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """torch on one intra-op thread inside the block. Why: on the 2-core machine under load, MKL's two
-    threads contend; a reduced SVD of a 2790 x 2700 Jacobian took 96 s with 2 threads and 16 s with 1,
-    eigh 51 s against 9 s (measured; the engine's lie_rank.single_thread_blas does the same for NumPy)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def count_laws(module, in_shape, *, points: int, seed: int, max_depth: int = 8, timings: dict | None = None):
     """(count, history) on a pool of ``points`` random inputs at a random theta0; ``timings`` (if given)
-    receives the seconds of the Jacobian, the round-0 null space and the bracket rounds."""
+    receives the seconds of the Jacobian, the round-0 null space (and, on the pivoted route, its Gram,
+    pivoted Cholesky and kept-estimate phases, with kept and dropped in units of res) and the bracket rounds."""
     with _one_thread():
         return _count_laws(module, in_shape, points=points, seed=seed, max_depth=max_depth,
                            timings={} if timings is None else timings)
@@ -234,7 +178,7 @@ def _count_laws(module, in_shape, *, points: int, seed: int, max_depth: int, tim
     t0 = time.perf_counter()
     J = f.jacobian(theta0)
     t1 = time.perf_counter()
-    N, gap = _null_space(J)
+    N, gap = _null_space(J, timings=timings)
     timings.update(jacobian=t1 - t0, null_space=time.perf_counter() - t1)
     t1 = time.perf_counter()
     D = theta0.numel()
@@ -244,17 +188,23 @@ def _count_laws(module, in_shape, *, points: int, seed: int, max_depth: int, tim
     j = 1
     while N.shape[0] and 2 ** j <= max_depth:
         tree = _round_shape(j)
-        k = N.shape[0] + 4
-        leaves = torch.tensor(rng.standard_normal((k, _leaf_count(tree), n_out)), dtype=torch.float64)
-        vals, scales = f.brackets_with_scale(tree, theta0, leaves)
-        keep = scales > 0
-        rows = vals[keep] / scales[keep, None]
-        proj = rows @ N.T if rows.shape[0] else torch.zeros((0, N.shape[0]), dtype=torch.float64)
-        if proj.numel():
-            _, s, vt = torch.linalg.svd(proj, full_matrices=True)
-        else:
-            s, vt = torch.zeros(0, dtype=torch.float64), torch.eye(N.shape[0], dtype=torch.float64)
-        r = int((s > RANK_TOL).sum())
+        rows = torch.zeros((0, D), dtype=torch.float64)
+        taken = 0
+        while True:  # chunks of samples until SURPLUS of them are dependent (or the rank is dim N)
+            k = min(BRACKET_CHUNK, N.shape[0] + SURPLUS)  # a small N: its dim N + SURPLUS samples in one chunk
+            leaves = torch.tensor(rng.standard_normal((k, _leaf_count(tree), n_out)), dtype=torch.float64)
+            vals, scales = f.brackets_with_scale(tree, theta0, leaves)
+            taken += k
+            keep = scales > 0
+            rows = torch.cat([rows, vals[keep] / scales[keep, None]])
+            proj = rows @ N.T
+            if proj.numel():
+                _, s, vt = torch.linalg.svd(proj, full_matrices=True)
+            else:
+                s, vt = torch.zeros(0, dtype=torch.float64), torch.eye(N.shape[0], dtype=torch.float64)
+            r = int((s > RANK_TOL).sum())
+            if r == N.shape[0] or taken >= r + SURPLUS:
+                break
         kept = float(s[r - 1]) if r else 1.0
         dropped = float(s[r]) if r < s.numel() else 0.0
         history.append((2 ** j, D - N.shape[0] + r, kept / dropped if dropped > 0 else math.inf))

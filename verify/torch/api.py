@@ -1,9 +1,12 @@
 """``check``, ``assert_conserved`` and ``discover`` for an ``nn.Module``.
 
 Routes: a module that maps onto the model definition (``from_module``) gets the exact engine's
-verdict (``Proven`` / ``Refuted`` with an exact witness / ``Undecided``); any other module, or
-``method="numeric"``, gets the float64 property test (``NumericallyConserved`` / ``NumericViolation``),
-and a numeric violation on a mapped module is re-checked exactly.
+verdict through ``verify.testing.checking.check``, with its rules: ``auto`` takes the symbolic route
+(``Proven`` / ``Refuted`` with an exact witness / ``Undecided``) up to ``AUTO_SYMBOLIC_MAX_ENTRIES``
+parameter entries and the randomized exact route above (``ProvenRandomized``, never called Proven;
+its refutations carry an exact rational witness), and the verdict's title says which route and why.
+Any other module, or ``method="numeric"``, gets the float64 property test (``NumericallyConserved`` /
+``NumericViolation``), and a numeric violation on a mapped module is re-checked exactly.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import numpy as np
 import sympy as sp
 import torch
 
-from ._bridge import (DEFAULT_BUDGET_OPS, BadInput, EngineQuantity, Proven, Refuted, instantiate, parse_quantity,
-                      prove_conserved)
+from ._bridge import (AUTO_SYMBOLIC_MAX_ENTRIES, DEFAULT_BUDGET_OPS, BadInput, EngineQuantity, Proven,
+                      ProvenRandomized, Refuted, choose_method, engine_check, exact_builder, instantiate, layout,
+                      parse_quantity)
 from ._numeric import LOSSES, numeric_check, setup
 from ._qeval import compile_quantity
 from ._trace import Mapping, from_module as _from_module
@@ -24,7 +28,8 @@ from .verdicts import NumericallyConserved, render
 
 __all__ = ["from_module", "check", "assert_conserved", "discover", "validate_input", "NotConserved"]
 
-METHODS = ("auto", "exact", "numeric")
+#: ``exact`` is ``symbolic`` (its meaning before the randomized route was wired in).
+METHODS = ("auto", "symbolic", "randomized", "exact", "numeric")
 
 
 def validate_input(module: torch.nn.Module, example_input) -> torch.Tensor:
@@ -100,14 +105,41 @@ def _torch_layout_witness(mapping: Mapping, v):
     return dataclasses.replace(v, witness=dataclasses.replace(v.witness, params=params))
 
 
+def exact_quantity_build(mapping: Mapping, text: str):
+    """The quantity (PyTorch layout) on exact matrices in the mapped Model's layout, for the randomized
+    route (``verify.lang.quantity_exact``: vectors are columns, kernels their row-major column)."""
+    lays = {lay.name: lay for lay in mapping.layouts}
+    shapes = {lay.name: lay.torch_shape for lay in mapping.layouts}
+    shapes.update({f"{n}_dot": s for n, s in list(shapes.items())})
+    build = exact_builder(parse_quantity(text), shapes)
+
+    def run(P):
+        vals = {}
+        for name, M in P.items():
+            lay = lays.get(name[:-4] if name.endswith("_dot") and name[:-4] in lays else name)
+            if lay is not None:
+                vals[name] = (M.T if lay.kind == "transpose" else
+                              M.reshape(*lay.torch_shape) if lay.kind == "flat" and len(lay.torch_shape) == 2 else M)
+        return {_label(k): v for k, v in build(vals).items()}
+    return run
+
+
 def exact_check(mapping: Mapping, text: str, *, dynamics="flow", weight_decay=None, loss=None, seed=0,
-                budget_ops=DEFAULT_BUDGET_OPS):
+                budget_ops=DEFAULT_BUDGET_OPS, method="auto", points=None):
+    """The engine's verdict on the mapped model (``verify.testing.checking.check``, its route rules);
+    ``method``: auto, symbolic or randomized."""
     if mapping.model is None:  # the callers ask only when ``mapping.mapped``
         raise ValueError(f"{mapping.module} is not mapped onto the model definition; there is no exact check")
     model = mapping.model if loss is None else dataclasses.replace(mapping.model, loss=loss)
-    v = prove_conserved(model, engine_quantity(mapping, text), dynamics=dynamics, weight_decay=weight_decay,
-                        seed=seed, budget_ops=budget_ops, claim_id="check",
-                        title=f"{text} on {mapping.module} (torch, mapped)")
+    v = engine_check(model, engine_quantity(mapping, text), dynamics=dynamics, weight_decay=weight_decay, seed=seed,
+                     budget_ops=budget_ops, method=method, points=points, build=exact_quantity_build(mapping, text))
+    if method == "auto" and "[symbolic route:" not in v.title:  # which route auto took and why (checking's
+        # rule); a fallback to the symbolic route (GD, no exact form) is already named in the title by checking
+        size = sum(slot.size for slot in layout(model))
+        route = choose_method(model)
+        why = (f"{size} parameter entries x 1 data point {'<=' if route == 'symbolic' else '>'} "
+               f"{AUTO_SYMBOLIC_MAX_ENTRIES}")
+        v = dataclasses.replace(v, title=f"{v.title} [auto: {route} route, {why}]")
     return _torch_layout_witness(mapping, v)
 
 
@@ -120,7 +152,7 @@ def _shapes(module, dynamics) -> dict:
 
 def check(module: torch.nn.Module, quantity: str, *, example_input, dynamics: str = "flow", weight_decay=None,
           loss: str | None = None, method: str = "auto", draws: int = 100, seed: int = 0,
-          budget_ops: int = DEFAULT_BUDGET_OPS):
+          budget_ops: int = DEFAULT_BUDGET_OPS, points: int | None = None):
     """Is ``quantity`` (PyTorch parameter names and layout) conserved for ``module``?
 
     Args:
@@ -129,11 +161,15 @@ def check(module: torch.nn.Module, quantity: str, *, example_input, dynamics: st
         dynamics: ``flow``, ``gd`` (one step leaves Q unchanged) or ``momentum`` (velocities ``<name>_dot``).
         weight_decay: None, True (drawn / symbolic lambda) or a number.
         loss: None (every loss), or square / logistic / exponential / cross_entropy.
-        method: ``auto`` (exact when the module maps, else numeric), ``exact`` or ``numeric``.
+        method: ``auto`` (when the module maps, the exact route ``verify.testing.checking.check``'s
+            ``auto`` picks, symbolic or randomized, named in the title; else numeric), ``symbolic``,
+            ``randomized`` (both need a mapped module), ``exact`` (= ``symbolic``) or ``numeric``.
         draws: Hypothesis draws of the numeric route.
+        points: points of the randomized route (default ``verify.prove.randomized.POINTS``).
 
     Returns:
-        ``Proven`` / ``Refuted`` / ``Undecided`` (exact) or ``NumericallyConserved`` / ``NumericViolation``.
+        ``Proven`` / ``ProvenRandomized`` / ``Refuted`` / ``Undecided`` (exact) or ``NumericallyConserved`` /
+        ``NumericViolation``.
     """
     if method not in METHODS:
         raise BadInput(f"Got method={method!r}; use one of {', '.join(METHODS)}.")
@@ -148,10 +184,11 @@ def check(module: torch.nn.Module, quantity: str, *, example_input, dynamics: st
     # method="numeric" traces only if a violation needs the exact re-check (tracing and cross-checking
     # a 1M-parameter module costs more than a dozen draws).
     mapping = None if method == "numeric" else _from_module(module, x)
-    kw = dict(dynamics=dynamics, weight_decay=weight_decay, loss=loss, seed=seed, budget_ops=budget_ops)
+    kw = dict(dynamics=dynamics, weight_decay=weight_decay, loss=loss, seed=seed, budget_ops=budget_ops, points=points)
+    route = "symbolic" if method == "exact" else method
     if mapping is not None and mapping.mapped:
-        return exact_check(mapping, quantity, **kw)
-    if method == "exact":
+        return exact_check(mapping, quantity, method=route, **kw)
+    if method in ("symbolic", "randomized", "exact"):
         assert mapping is not None  # traced above: only method="numeric" skips the tracing
         more = f" (and {len(mapping.unsupported) - 1} more)" if len(mapping.unsupported) > 1 else ""
         raise BadInput(f"{mapping.module} does not map onto the model definition: {mapping.unsupported[0]}{more}; "
@@ -179,10 +216,10 @@ class NotConserved(AssertionError):
 
 
 def assert_conserved(module: torch.nn.Module, quantity: str, *, example_input, **kwargs):
-    """Return the ``Proven`` or ``NumericallyConserved`` verdict, or raise ``NotConserved`` (with the
-    witness or evidence). ``Undecided`` is never a pass."""
+    """Return the ``Proven``, ``ProvenRandomized`` or ``NumericallyConserved`` verdict, or raise
+    ``NotConserved`` (with the witness or evidence). ``Undecided`` is never a pass."""
     v = check(module, quantity, example_input=example_input, **kwargs)
-    if not isinstance(v, (Proven, NumericallyConserved)):
+    if not isinstance(v, (Proven, ProvenRandomized, NumericallyConserved)):
         raise NotConserved(v)
     return v
 

@@ -78,7 +78,8 @@ def run_check(args, weight_decay) -> int:
         raise BadInput("--trajectory is for TOML specs; the module route property-tests instead.")
     module = load_module(args.spec)
     v = check(module, args.quantity, example_input=_example(args), dynamics=args.dynamics,
-              weight_decay=weight_decay, seed=args.seed, **({"budget_ops": args.budget} if args.budget else {}))
+              weight_decay=weight_decay, seed=args.seed, method=getattr(args, "method", "auto"),
+              points=getattr(args, "points", None), **({"budget_ops": args.budget} if args.budget else {}))
     print(json.dumps(to_json(v), indent=1, default=str) if args.json else render(v))
     return exit_code([v.verdict])
 
