@@ -9,11 +9,8 @@
    the symbolic one (Proven) and the randomized one (proven (randomized), what method="auto" takes
    there); --resnet3 adds 3 channels.
 Every figure line gives the load average (1 min) before and after it: the cores are shared.
---ring-prototype adds 3 again with a prototype NOT in the engine: dL/dtheta taken in SymPy's sparse
-polynomial ring (PolyElement.diff of sum_j dl_j f_j) instead of sp.diff of the nested outputs (87% of
-the symbolic route's time); it answers whether the symbolic certificate can meet 10 s, see the README.
 
-Run: python benchmarks/bench_torch.py [--skip-count] [--resnet3] [--ring-prototype] [--threads N]
+Run: python benchmarks/bench_torch.py [--skip-count] [--resnet3] [--threads N]
 (default 1 thread: on a shared 2-core machine two intra-op threads made single timings vary 10x; both sides use
 the same setting)
 """
@@ -133,68 +130,12 @@ def bench_resnet(channels=2):
               f"load {load0} -> {_load()})")
 
 
-def _ring_symbolic_net():
-    """verify.interpret.symbolic.symbolic_net with the gradient from SymPy's polynomial ring (outputs
-    polynomial in every symbol: no norms or softmax), for --ring-prototype only."""
-    from functools import lru_cache
-
-    import sympy as sp
-    from sympy import QQ
-    from sympy.polys.rings import ring
-
-    from verify.interpret import symbolic as S
-
-    @lru_cache(maxsize=8)
-    def net(model, n_data=1):
-        P = S.param_matrices(model)
-        theta = tuple(s for p in model.params for s in P[p.name])
-        regions, aux, inputs, outputs = [], {}, [], []
-        for point in range(n_data):
-            suffix = f"^{point}" if point else ""
-            x = sp.Matrix(model.input_dim, 1, lambda i, _, sfx=suffix: sp.Symbol(f"x{sfx}[{i}]", real=True))
-            inputs.append(x)
-            outputs.append(S._State(P, point, regions, aux).run(model.layers, x))
-        names = tuple(tuple(sp.Symbol(f"dl{p}_{j}" if n_data > 1 else f"dl_{j}", real=True) for j in range(o.rows))
-                      for p, o in enumerate(outputs))
-        if aux:
-            raise ValueError("the ring prototype takes polynomial outputs only")
-        gens = sorted(set().union(*[e.free_symbols for o in outputs for e in o], theta, *names), key=str)
-        R = ring(gens, QQ)[0]
-        L = sum((R(dl) * R.from_expr(o[j]) for o, dls in zip(outputs, names) for j, dl in enumerate(dls)), R.zero)
-        at = {g: i for i, g in enumerate(gens)}
-        gradient = {t: L.diff(R.gens[at[t]]).as_expr() for t in theta}
-        return S.SymbolicNet(model, P, theta, tuple(inputs), tuple(outputs), tuple(regions), names, gradient, ())
-    return net
-
-
-def bench_resnet_ring(channels=2):
-    import verify.prove.concrete as concrete
-    from architectures import ResNetBasicBlock
-    original, concrete.symbolic_net = concrete.symbolic_net, _ring_symbolic_net()
-    try:
-        torch.manual_seed(0)
-        block, x = ResNetBasicBlock(channels), torch.randn(2, channels, 4, 4)
-        for q in ("sum(conv1.weight[i,:,:,:]**2) - sum(conv2.weight[:,i,:,:]**2)", "sum(conv2.weight[i,:,:,:]**2)"):
-            load0 = _load()
-            t0 = _clocks()
-            v = vt.check(block, q, example_input=x, method="symbolic")
-            w, c = _since(t0)
-            print(f"  prototype (ring gradient, not the engine's route), {q}: {v.verdict.upper()} in {w:.2f} s wall "
-                  f"({c:.2f} s CPU) against the limit 10 s (ratio {w / 10:.2f}; load {load0} -> {_load()})")
-    finally:
-        concrete.symbolic_net = original
-
-
 if __name__ == "__main__":
     torch.set_num_threads(int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1)
     bench_numeric()
     bench_resnet(2)
-    if "--ring-prototype" in sys.argv:
-        bench_resnet_ring(2)
     if "--resnet3" in sys.argv:
         bench_resnet(3)
-        if "--ring-prototype" in sys.argv:
-            bench_resnet_ring(3)
     bench_count((40, 30))
     if "--skip-count" not in sys.argv:
         bench_count((100, 60))

@@ -168,8 +168,10 @@ def symbolic_net(model: Model, n_data: int = 1) -> SymbolicNet:
         outputs.append(_State(P, point, regions, aux).run(model.layers, x))
     names = tuple(tuple(sp.Symbol(f"dl{p}_{j}" if n_data > 1 else f"dl_{j}", real=True) for j in range(out.rows))
                   for p, out in enumerate(outputs))
-    gradient = {t: sp.Add(*[dl * out[j].diff(t) for out, dls in zip(outputs, names) for j, dl in enumerate(dls)])
-                for t in theta}
+    gradient = None if aux else _ring_gradient(outputs, names, theta)
+    if gradient is None:
+        gradient = {t: sp.Add(*[dl * out[j].diff(t) for out, dls in zip(outputs, names) for j, dl in enumerate(dls)])
+                    for t in theta}
     if aux:
         # SymPy has differentiated sqrt/exp itself; only now are they renamed to auxiliary symbols.
         outputs = [out.applyfunc(lambda e: substitute(e, aux)) for out in outputs]
@@ -177,6 +179,29 @@ def symbolic_net(model: Model, n_data: int = 1) -> SymbolicNet:
         regions = [Region(r.symbol, substitute(r.preactivation, aux), r.activation, r.point) for r in regions]
     relations = tuple((sym, base) for base, (kind, sym) in aux.items() if kind == "sqrt")
     return SymbolicNet(model, P, theta, tuple(inputs), tuple(outputs), tuple(regions), names, gradient, relations)
+
+
+def _ring_gradient(outputs, names, theta) -> dict[sp.Symbol, sp.Expr] | None:
+    """dL/dtheta of L = sum_j dl_j f_j in SymPy's sparse polynomial ring over QQ (``PolyElement.diff``),
+    or None when an output is not a polynomial (closed-form activations, exp/sqrt atoms).
+
+    The same derivative as ``sp.diff`` of the nested outputs, returned expanded; on a conv/ReLU/residual
+    net with 72 parameters it is about 5x cheaper (issue 17: 2,304 nested ``diff`` calls took 87% of
+    the ResNet block's certificate), because the ring differentiates each monomial once."""
+    from sympy.polys.polyerrors import CoercionFailed, GeneratorsError, PolynomialError
+    from sympy.polys.rings import ring
+    exprs = [e for out in outputs for e in out]
+    gens = sorted(set().union(*[e.free_symbols for e in exprs], theta, *names), key=str)
+    try:
+        R = ring(gens, sp.QQ)[0]
+        L = R.zero
+        for out, dls in zip(outputs, names):
+            for j, dl in enumerate(dls):
+                L += R(dl) * R.from_expr(out[j])
+    except (CoercionFailed, GeneratorsError, PolynomialError, ValueError):
+        return None
+    at = {g: i for i, g in enumerate(gens)}
+    return {t: L.diff(R.gens[at[t]]).as_expr() for t in theta}
 
 
 def gradient_via_undefined_loss(net: SymbolicNet) -> dict[sp.Symbol, sp.Expr]:
