@@ -16,6 +16,8 @@ __all__ = [
     "ShapeMismatch",
     "SpecError",
     "DivergenceError",
+    "BudgetExceeded",
+    "JobTimeout",
     "closest", "echo",
 ]
 
@@ -65,6 +67,24 @@ class SpecError(BadInput):
 
 class DivergenceError(VerifyError):
     """A numeric run produced NaN/inf or an exploding loss; the message names the step to lower."""
+
+
+class BudgetExceeded(BadInput):
+    """A job whose estimated cost is above its budget, refused before the work (issue 15); the message
+    names what is too big, the estimate against the limit, and what to do instead."""
+
+    def __init__(self, message: str, *, estimate: float = 0.0, limit: float = 0.0):
+        super().__init__(message)
+        self.estimate, self.limit = estimate, limit
+
+
+class JobTimeout(BaseException):
+    """Raised inside a job when its ``--timeout`` fires (``verify.jobs.limits``). A BaseException, like
+    KeyboardInterrupt, so that no ``except Exception`` on the way swallows it."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"timed out after {seconds:g} s")
+        self.seconds = seconds
 
 
 def closest(got: str, known: Iterable[str], n: int = 3) -> list[str]:

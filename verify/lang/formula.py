@@ -98,7 +98,13 @@ def _build(node: ast.AST, text: str, off: int) -> sp.Expr:
         if isinstance(node.op, ast.Pow) and right.is_Number and abs(right) > _MAX_EXPONENT:
             # A bound before SymPy computes anything: 9**9**9 would otherwise hang.
             raise _fail(text, col, f"exponent {right} is too large", f"Use exponents up to {_MAX_EXPONENT}.")
-        return _BINARY[type(node.op)](left, right)
+        out = _BINARY[type(node.op)](left, right)
+        if isinstance(node.op, ast.Pow) and any(p.exp.is_Number and abs(p.exp) > _MAX_EXPONENT
+                                                for p in out.atoms(sp.Pow)):
+            # SymPy multiplies nested integer powers: ((z**64)**64)**64 is z**262144 (issue 15)
+            raise _fail(text, col, "nested exponents multiply to more than the cap",
+                        f"Keep the product of nested exponents up to {_MAX_EXPONENT}.")
+        return out
     if isinstance(node, ast.Call):
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name not in FUNCTIONS:

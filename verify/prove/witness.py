@@ -71,6 +71,9 @@ def _certify(value: sp.Expr) -> tuple[bool, float, str]:
         approx = value.evalf(CERTIFY_DIGITS, strict=True)
     except sp.core.evalf.PrecisionExhausted:
         return False, float("nan"), "could not certify"
+    if not approx.is_real:
+        # sqrt of a negative value at this point (the quantity's domain ends here): not a witness
+        return False, float("nan"), "not real at this point"
     ok = abs(approx) > sp.Float(10) ** (-(CERTIFY_DIGITS // 2))
     return bool(ok), float(approx), f"non-zero certified by {CERTIFY_DIGITS}-digit strict evaluation"
 

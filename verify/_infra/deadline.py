@@ -1,0 +1,67 @@
+"""``--timeout``: a wall-clock limit on a job, and what the job had reached when it fired.
+
+``deadline(seconds)`` arms a SIGALRM timer that raises :class:`verify.errors.JobTimeout` in the main
+thread (a ``BaseException``, so no ``except Exception`` on the way swallows it); leaving the block
+disarms it and restores any timer that was armed before (a per-claim limit inside a job-wide one).
+Off the main thread (a Dask worker thread), where signals cannot be armed, the block runs without a
+limit and the caller bounds the wait instead.
+
+Long phases call ``reach("expanding entry 3 of 8")`` so that a timed-out job can say where it stopped.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from verify.errors import JobTimeout
+
+__all__ = ["deadline", "reach", "reached", "MAX_TIMEOUT"]
+
+#: Longest accepted --timeout (a week): a larger value is a typo, not a limit.
+MAX_TIMEOUT = 7 * 24 * 3600.0
+
+_reached: list[str] = [""]
+
+
+def reach(phase: str) -> None:
+    """Record the phase a job is in (shown by a timeout)."""
+    _reached[0] = phase
+
+
+def reached() -> str:
+    return _reached[0]
+
+
+@contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Raise ``JobTimeout(seconds)`` in this block after ``seconds`` of wall time (None or 0: no limit)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    start = time.monotonic()
+    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
+
+    def fire(signum, frame):
+        raise JobTimeout(seconds)
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    # an enclosing limit that ends first keeps its own handler and time
+    inner_first = not outer_left or seconds < outer_left
+    if inner_first:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    else:
+        signal.signal(signal.SIGALRM, previous)
+    _reached[0] = ""
+    try:
+        yield
+    finally:
+        if inner_first:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            if outer_left:
+                # re-arm the enclosing limit with what is left of it (at least a moment)
+                signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - start), 1e-3))
