@@ -8,7 +8,7 @@ import json
 import re
 import sys
 
-__all__ = ["timeout_arg", "budget_arg", "timed_out", "check_discover_budget", "COUNT_OPS_PER_UNIT"]
+__all__ = ["timeout_arg", "budget_arg", "timed_out", "check_discover_budget", "COUNT_OPS_PER_UNIT", "MAX_NET_DEGREE"]
 
 
 def _budget(text: str) -> int:
@@ -63,8 +63,18 @@ def timed_out(args, exc) -> int:
 
 def check_discover_budget(model, args) -> None:
     """Refuse a law search or count over budget before any work (``verify.prove.cost``)."""
-    from verify.prove.cost import DEFAULT_BUDGET_OPS, check_budget, law_search_size, symbol_count
+    from verify.errors import BadInput
+    from verify.laws.lie_rank import check_supported, net_degree
+    from verify.prove.cost import DEFAULT_BUDGET_OPS, check_budget, forward_ops, law_search_size, symbol_count
     budget = args.budget or DEFAULT_BUDGET_OPS
+    check_supported(model)  # its own one-line refusal first: net_degree needs homogeneous activations
+    if net_degree(model) > MAX_NET_DEGREE:
+        # the law search and the count evaluate the net in float64 jets: x**degree overflows far sooner
+        raise BadInput(f"the network {model.name!r} has polynomial degree {net_degree(model)} in its parameters, "
+                       f"above the cap {MAX_NET_DEGREE} of discover; use fewer layers or a lower relu_power k.")
+    fwd = forward_ops(model) * POINTS_PER_BATCH
+    check_budget(f"evaluating {model.name!r} for discover ({POINTS_PER_BATCH} points a batch)", fwd, budget,
+                 f"use a smaller model, or raise --budget to {fwd:.2g}")
     if not args.count:
         check_budget(f"the degree-{args.degree} law search on {model.name!r} (monomials in D = {symbol_count(model)} "
                      "parameters)", law_search_size(model, args.degree), budget,
@@ -73,6 +83,11 @@ def check_discover_budget(model, args) -> None:
     check_budget(f"the law count on {model.name!r} (rank of D x D matrices mod p, D = {symbol_count(model)})",
                  count, budget, f"use a smaller model, or raise --budget to {count:.2g}")
 
+
+#: Largest polynomial degree of the network in its parameters that discover accepts.
+MAX_NET_DEGREE = 64
+#: Points of one batch of discover's evaluations (a size unit of its budget, not a setting).
+POINTS_PER_BATCH = 16
 
 #: The law count's rank computations are NumPy-vectorised: about this many multiply-adds mod p per
 #: budget operation (measured: D = 2,000 parameters counted in 5.4 s, D = 500 in 0.9 s).

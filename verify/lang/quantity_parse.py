@@ -231,6 +231,34 @@ def _children(node: Node) -> tuple[Node, ...]:
     return ()
 
 
+#: Deepest nesting of exp / log / tanh in a quantity (exp(exp(exp(exp(2)))) needs ~10**700 digits).
+MAX_TRANSCENDENTAL_NESTING = 2
+
+
+def _degree(node: Node) -> tuple[int, int]:
+    """(degree in the parameters, exp/log/tanh nesting) of a parsed quantity, an upper bound: products
+    and matrix products add degrees, quotients too (numerator and denominator), literal powers multiply."""
+    if isinstance(node, Number):
+        return 0, 0
+    if isinstance(node, Name):
+        return 1, 0
+    if isinstance(node, Index):
+        return _degree(node.base)
+    if isinstance(node, Pow):
+        d, n = _degree(node.base)
+        return d * _literal_exponent(node.exponent), max(n, _degree(node.exponent)[1])
+    if isinstance(node, (BinOp, MatMul)):
+        (a, m), (b, n) = _degree(node.left), _degree(node.right)
+        return (max(a, b) if isinstance(node, BinOp) and node.op in "+-" else a + b), max(m, n)
+    if isinstance(node, Call):
+        parts = [_degree(a) for a in node.args]
+        d, n = max(p[0] for p in parts), max(p[1] for p in parts)
+        return d, n + (node.func in ("exp", "log", "tanh"))
+    kids = _children(node)
+    parts = [_degree(k) for k in kids] or [(0, 0)]
+    return max(p[0] for p in parts), max(p[1] for p in parts)
+
+
 def _has_name(node: Node) -> bool:
     """Does the sub-tree name a parameter (a power of numbers alone is bounded by its bits)?"""
     stack = [node]
@@ -299,6 +327,13 @@ def parse_quantity(text: str) -> Quantity:
         for child in _children(node):
             stack.append((child, depth + 1, any(child is it for it in items),
                           inner if isinstance(node, Pow) and child is node.base else 1 if isinstance(node, Pow) else power))
+    degree, nested = _degree(ast)
+    if degree > MAX_POWER:
+        raise error_at(SpecError, text, 0, f"the quantity has degree {degree} in the parameters", "Quantities are "
+                       f"capped at degree {MAX_POWER} (products, matrix products and powers add up); split it.")
+    if nested > MAX_TRANSCENDENTAL_NESTING:
+        raise error_at(SpecError, text, 0, f"exp / log / tanh nested {nested} deep", "At most "
+                       f"{MAX_TRANSCENDENTAL_NESTING} levels: exp(exp(exp(x))) has no exact value a proof can certify.")
     for letter, use in index_uses.items():
         if letter in value_uses:
             other = value_uses[letter]

@@ -214,7 +214,7 @@ def prove_conserved(
     if dynamics == "gd":
         P = param_matrices(model)  # the same symbols as the symbolic net's parameters
         Q = entries(quantity.build(P))
-        coverage = gd_coverage(Q, P, lambda G: _claimed(increment, Q, P, G), decay)
+        coverage = gd_coverage(Q, P, lambda G: _claimed(increment, Q, P, G), decay, budget_ops)
         n_data = coverage.default_points() if n_data is None else n_data
         if n_data < GD_MIN_POINTS:
             raise BadInput(f"Got n_data={n_data} for GD; a GD proof needs >= {GD_MIN_POINTS} points (one point's "

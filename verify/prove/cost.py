@@ -50,9 +50,16 @@ def _cap(log_value: float) -> float:
     return SATURATE if log_value > 690 else math.exp(log_value)
 
 
+def _comb(n: float, k: float) -> float:
+    """C(n, k): exact for small arguments, through lgamma (saturating) for large ones."""
+    if n <= 10_000 and k <= 10_000:
+        return float(math.comb(round(n), round(k))) if round(n) >= round(k) >= 0 else 1.0
+    return _cap(_log_comb(n, k))
+
+
 def _monomials(s: float, d: float) -> float:
     """Number of monomials of degree <= d in s symbols: C(s + d, d)."""
-    return _cap(_log_comb(s + d, d))
+    return _comb(s + d, d)
 
 
 class _Estimator:
@@ -86,17 +93,18 @@ class _Estimator:
         if e.is_Pow and e.exp.is_Integer and e.exp > 0:
             t, d, s = self.visit(e.base)
             n = int(e.exp)
-            return min(_cap(_log_comb(t + n - 1, n)), _monomials(s, d * n)), d * n, s
+            return min(_comb(t + n - 1, n), _monomials(s, d * n)), d * n, s
         # a function, a negative or fractional power: one atom after expansion, its insides expanded
         for a in e.args:
             t, d, _ = self.visit(a)
-            self.opaque = min(self.opaque + t * (1 + d), SATURATE)
+            self.opaque = min(self.opaque + t * (2 + 2 * d), SATURATE)
         return 1.0, 1.0, 1.0
 
 
 def expanded_ops(exprs: Iterable[sp.Expr]) -> float:
-    """Upper estimate of the operations of ``exprs`` after full expansion: terms x (factors per term
-    + 1), summed over the expressions, plus the expansions inside functions and denominators."""
+    """Upper estimate of the operations of ``exprs`` after full expansion: terms x (2 x factors per
+    term + 2: a power and a product per factor, the coefficient, the sum), summed over the expressions,
+    plus the expansions inside functions and denominators."""
     return expansion_estimate(exprs)[0]
 
 
@@ -111,7 +119,7 @@ def expansion_estimate(exprs: Iterable[sp.Expr]) -> tuple[float, float]:
     total, degree = 0.0, 0.0
     for e in exprs:
         t, d, s = est.visit(sp.sympify(e))
-        total, degree = min(total + t * (1 + min(d, s)), SATURATE), max(degree, d)
+        total, degree = min(total + t * (2 + 2 * min(d, s)), SATURATE), max(degree, d)
     return min(total + est.opaque, SATURATE), degree
 
 

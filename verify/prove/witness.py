@@ -69,7 +69,7 @@ def _certify(value: sp.Expr) -> tuple[bool, float, str]:
         return value != 0, float(value), "exact rational"
     try:
         approx = value.evalf(CERTIFY_DIGITS, strict=True)
-    except sp.core.evalf.PrecisionExhausted:
+    except (sp.core.evalf.PrecisionExhausted, OverflowError):  # exp(exp(...)): too many digits
         return False, float("nan"), "could not certify"
     if not approx.is_real:
         # sqrt of a negative value at this point (the quantity's domain ends here): not a witness
