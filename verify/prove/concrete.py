@@ -282,7 +282,7 @@ def prove_conserved(
         raise refuse(f"the residual of {quantity.text!r} on {model.name!r} ({len(residuals)} entries) expanded",
                      estimate, budget_ops, SYMBOLIC_ADVICE.format(need=f"{estimate * 2:.2g}"))
     if not too_big:
-        nonzero = []
+        nonzero: list[tuple[str, sp.Expr]] = []
         for k, (lbl, r) in enumerate(residuals, 1):
             reach(f"expanding residual entry {k} of {len(residuals)} ({len(nonzero)} non-zero so far; "
                   f"estimated {estimate:.2g} operations in all)")
