@@ -37,31 +37,37 @@ def reached() -> str:
 
 
 @contextmanager
-def deadline(seconds: float | None) -> Iterator[None]:
-    """Raise ``JobTimeout(seconds)`` in this block after ``seconds`` of wall time (None or 0: no limit)."""
+def deadline(seconds: float | None, cpu: bool = False) -> Iterator[None]:
+    """Raise ``JobTimeout(seconds)`` in this block after ``seconds`` of wall time, or with ``cpu`` of
+    this process's CPU time (a work budget that other jobs on the machine do not shorten). None or
+    0: no limit. Wall and CPU limits use separate timers and nest independently."""
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
-    start = time.monotonic()
-    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
+    # ITIMER_PROF: user + system CPU time of the process, what time.process_time measures
+    which, signum = (signal.ITIMER_PROF, signal.SIGPROF) if cpu else (signal.ITIMER_REAL, signal.SIGALRM)
+    clock = time.process_time if cpu else time.monotonic
+    start = clock()
+    outer_left, _ = signal.getitimer(which)
 
     def fire(signum, frame):
-        raise JobTimeout(seconds)
+        raise JobTimeout(seconds, cpu=cpu)
 
-    previous = signal.signal(signal.SIGALRM, fire)
+    previous = signal.signal(signum, fire)
     # an enclosing limit that ends first keeps its own handler and time
     inner_first = not outer_left or seconds < outer_left
     if inner_first:
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        signal.setitimer(which, seconds)
     else:
-        signal.signal(signal.SIGALRM, previous)
-    _reached[0] = ""
+        signal.signal(signum, previous)
+    if not cpu:
+        _reached[0] = ""
     try:
         yield
     finally:
         if inner_first:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            signal.setitimer(which, 0)
+            signal.signal(signum, previous)
             if outer_left:
                 # re-arm the enclosing limit with what is left of it (at least a moment)
-                signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - start), 1e-3))
+                signal.setitimer(which, max(outer_left - (clock() - start), 1e-3))

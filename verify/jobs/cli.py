@@ -14,7 +14,7 @@ import sys
 import time
 
 from verify.claims import CLAIMS
-from verify.errors import BadInput, VerifyError, echo
+from verify.errors import BadInput, VerifyError, echo, one_line
 
 from verify.jobs.cli_examples import EXAMPLES
 from verify.jobs.cli_limits import budget_arg as _budget_arg, check_discover_budget as _check_discover_budget, \
@@ -376,7 +376,7 @@ def main(argv=None) -> int:
         return _timed_out(args, exc)
     except VerifyError as exc:
         # One line: the first line of the message names what, where (column / file:line) and what to do.
-        print(f"verify: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"verify: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("verify: interrupted", file=sys.stderr)

@@ -28,8 +28,8 @@ from verify.interpret.auxiliary import clearly_nonzero, has_auxiliaries, reduce_
 from verify.prove.batch import GD_MIN_POINTS, BatchCoverage, gd_coverage
 from verify.model import Model, walk
 from verify.interpret.symbolic import param_matrices, symbolic_net
-from verify._infra.deadline import reach
-from verify.prove.cost import DEFAULT_BUDGET_OPS, expansion_estimate, forward_ops, refuse, symbol_count
+from verify._infra.deadline import deadline, reach, reached
+from verify.prove.cost import DEFAULT_BUDGET_OPS, cpu_seconds, expansion_estimate, forward_ops, refuse, symbol_count
 from verify.prove.witness import find_witness
 
 __all__ = ["Quantity", "Increment", "prove_conserved", "entries", "DEFAULT_BUDGET_OPS", "SYMBOLIC_ADVICE"]
@@ -204,6 +204,24 @@ def prove_conserved(
         Du, Hu & Lee (2018), Thm 2.1-2.3 (flow) and the [derived] GD identities of the catalog.
     """
     t0 = time.perf_counter()
+    from verify.errors import JobTimeout
+    try:
+        with deadline(cpu_seconds(budget_ops), cpu=True):
+            return _prove(model, quantity, dynamics, increment, claim_id, title, statement, n_data, seed, budget_ops,
+                          weight_decay, t0)
+    except JobTimeout as exc:
+        if not exc.cpu:
+            raise
+        return Undecided(claim_id=claim_id, title=title or f"{quantity.text} on {model.name}", mode="concrete",
+                         dynamics=dynamics, statement=statement or f"Q = {quantity.text} is conserved",
+                         seconds=time.perf_counter() - t0,
+                         reason=f"the symbolic route outgrew its budget of {budget_ops:,} operations ({exc.seconds:g} s "
+                                f"of CPU) while {reached() or 'building the residual'}; use --method randomized or "
+                                "raise --budget", evidence={"budget (operations)": budget_ops})
+
+
+def _prove(model, quantity, dynamics, increment, claim_id, title, statement, n_data, seed, budget_ops, weight_decay,
+           t0) -> Verdict:
     from verify.errors import BadInput
     if dynamics not in DYNAMICS:
         raise BadInput(f"Got dynamics={dynamics!r}; use one of {', '.join(DYNAMICS)}.")

@@ -28,7 +28,7 @@ import sympy as sp
 from verify.errors import BudgetExceeded
 from verify.model import Model
 
-__all__ = ["expanded_ops", "expansion_estimate", "forward_ops", "symbol_count", "law_search_size", "refuse", "check_budget",
+__all__ = ["expanded_ops", "expansion_estimate", "cpu_seconds", "OPS_PER_CPU_SECOND", "forward_ops", "symbol_count", "law_search_size", "refuse", "check_budget",
            "SATURATE", "DEFAULT_BUDGET_OPS"]
 
 #: Estimates saturate here (floats; anything near it is far over every budget).
@@ -121,6 +121,17 @@ def expansion_estimate(exprs: Iterable[sp.Expr]) -> tuple[float, float]:
         t, d, s = est.visit(sp.sympify(e))
         total, degree = min(total + t * (2 + 2 * min(d, s)), SATURATE), max(degree, d)
     return min(total + est.opaque, SATURATE), degree
+
+
+#: The symbolic route's CPU time is bounded too, at budget / this rate (3 s at the default budget): an
+#: expansion the estimate got wrong (closed-form activations through several layers, exp of sums) stops
+#: mid-way, undecided, saying what it reached. The catalog's slowest concrete proof takes 1.7 s of CPU.
+OPS_PER_CPU_SECOND = 200_000 / 3
+
+
+def cpu_seconds(budget_ops: float) -> float:
+    """CPU seconds the symbolic route may use under ``budget_ops``."""
+    return max(1.0, round(budget_ops / OPS_PER_CPU_SECOND, 1))
 
 
 def forward_ops(model: Model) -> int:

@@ -88,7 +88,10 @@ def find_witness(residuals: Sequence[tuple[str, sp.Expr]], net: SymbolicNet, *, 
     rng = np.random.default_rng(seed)
     largest = 0.0
     for attempt in range(tries):
-        drawn = rational_point(net, rng, extra, positive=attempt % 2 == 1)
+        try:
+            drawn = rational_point(net, rng, extra, positive=attempt % 2 == 1)
+        except OverflowError:  # exp(exp(exp(z))) at a rational point: too many digits to draw targets
+            continue
         if drawn is None:
             continue
         subs, regions, targets = drawn
