@@ -27,7 +27,7 @@ import pytest
 FUZZ = Path(__file__).with_name("fuzz")
 FULL = os.environ.get("VERIFY_FUZZ_FULL") == "1"
 #: In-process cases of a CI run (every case of the bomb and nesting families, the rest sampled evenly).
-CI_CASES = 1200
+CI_CASES = 2500
 EXECUTABLE_CASES = 50
 
 
@@ -74,6 +74,7 @@ def test_problems_rule_says_no_to_each_kind_of_failure():
     assert runner.problems(ok) == []
     for bad in ({"code": -1, "exception": "KeyError"}, {"stderr": "Traceback (most recent call last):\n"},
                 {"stderr": "verify: error: a\nb\n"}, {"stderr": "verify: error: \x1b[31m\n"}, {"cpu": 5.5},
+                {"stderr": "verify: error: " + "x" * 2000 + "\n"},
                 {"mb": 501.0}, {"canary": True}, {"starts": ["os.system"]}, {"code": 130}):
         assert runner.problems({**ok, **bad}), bad
 
@@ -104,10 +105,21 @@ def _run_executable(argv: list[str], folder: Path) -> dict:
             "canary": (folder / "CANARY").exists(), "starts": [], "exception": ""}
 
 
-@pytest.mark.parametrize("case", CASES[:: max(1, len(CASES) // EXECUTABLE_CASES)][:EXECUTABLE_CASES],
-                         ids=lambda c: c["id"])
-def test_fuzz_sample_through_the_real_executable(case):
-    with tempfile.TemporaryDirectory(prefix="fuzz-exe-") as tmp:
-        folder = Path(tmp)
-        r = _run_executable(runner._argv(case, folder), folder)
-    assert not runner.problems(r), (case["id"], runner.problems(r), r["stderr"][-300:])
+def test_fuzz_sample_through_the_real_executable():
+    """~50 cases spread over the corpus, each in its own ``python -m verify`` (two at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+    sample = CASES[:: max(1, len(CASES) // EXECUTABLE_CASES)][:EXECUTABLE_CASES]
+
+    def one(case):
+        with tempfile.TemporaryDirectory(prefix="fuzz-exe-") as tmp:
+            folder = Path(tmp)
+            r = _run_executable(runner._argv(case, folder), folder)
+        return case["id"], r
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(one, sample))
+    codes = Counter(r["code"] for _, r in results)
+    print(f"\n{len(results)} cases through python -m verify: exit codes {dict(codes)}, max CPU "
+          f"{max(r['cpu'] for _, r in results):.2f} s, max peak {max(r['mb'] for _, r in results):.0f} MB")
+    bad = [(cid, runner.problems(r), r["stderr"][-300:]) for cid, r in results if runner.problems(r)]
+    assert len(results) == EXECUTABLE_CASES and not bad, bad[:5]

@@ -45,7 +45,7 @@ class UnknownName(BadInput):
     def __init__(self, kind: str, got: str, known: Iterable[str], hint: str = ""):
         known = sorted(set(known))
         near = closest(got, known)
-        msg = f"Unknown {kind} {got!r}."
+        msg = f"Unknown {kind} {echo(str(got))}."
         if near:
             msg += " Closest: " + ", ".join(near) + "."
         else:

@@ -35,6 +35,8 @@ CORPUS = Path(__file__).with_name("corpus.jsonl")
 #: Limits of the issue: exit 0, 1 or 2, no traceback, <= 5 s, <= 500 MB per case.
 MAX_SECONDS = 5.0
 MAX_MB = 500.0
+#: Longest error line accepted (verify.errors.one_line cuts at 1,000 plus its prefix and marker).
+MAX_LINE = 1100
 #: A case still running after this long is a hang: its worker is killed (wall clock, generous for load).
 HANG_SECONDS = 60.0
 #: Address-space cap of a worker (a guard for the machine; the assertion is on the measured peak RSS).
@@ -110,8 +112,14 @@ def _run_one(case: dict, main) -> dict:
         canary = (folder / "CANARY").exists()
     sympy.core.cache.clear_cache()  # one case's caches must not count in the next one's memory
     return {"id": case["id"], "family": case["family"], "code": code, "wall": round(wall, 3), "cpu": round(cpu, 3),
-            "mb": round(_peak_mb(), 1), "stderr": err.getvalue()[-2000:], "stdout_chars": len(out.getvalue()),
+            "mb": round(_peak_mb(), 1), "stderr": _clip(err.getvalue()), "stdout_chars": len(out.getvalue()),
             "exception": exc_text, "starts": list(_STARTS), "canary": canary}
+
+
+def _clip(text: str) -> str:
+    """stderr as recorded: whole up to 4,000 characters, else its head and tail (its length is kept
+    visible: a clipped record is longer than any one line the rules accept)."""
+    return text if len(text) <= 4000 else text[:2000] + f"\n[... {len(text) - 4000} characters ...]\n" + text[-2000:]
 
 
 def worker() -> None:
@@ -153,16 +161,26 @@ class _Worker:
         if not box or not box[0]:
             self.proc.kill()
             self.proc.wait()
+            self._close_pipes()
             return {"id": case["id"], "family": case["family"], "code": -9, "wall": time.perf_counter() - t0,
                     "cpu": float("nan"), "mb": float("nan"), "stderr": "", "stdout_chars": 0,
                     "exception": "hang" if not box else "worker died", "starts": [], "canary": False}
         return json.loads(box[0])
+
+    def _close_pipes(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
 
     def close(self) -> None:
         if self.proc.poll() is None:
             assert self.proc.stdin is not None
             self.proc.stdin.close()
             self.proc.wait(timeout=30)
+        self._close_pipes()
 
 
 def run_cases(cases: list[dict], workers: int = 2) -> list[dict]:
@@ -204,6 +222,8 @@ def problems(r: dict) -> list[str]:
             out.append(f"not one error line: {r['stderr'][:200]!r}")
         elif any(not ch.isprintable() for ch in lines[0]):
             out.append(f"control characters in the error line: {lines[0][:200]!r}")
+        elif len(lines[0]) > MAX_LINE:
+            out.append(f"an error line of {len(lines[0])} characters: echoed input not cut")
     if not r["cpu"] <= MAX_SECONDS:  # CPU time: the machine's load does not inflate it
         out.append(f"{r['cpu']} s CPU")
     if not r["mb"] <= MAX_MB:
