@@ -36,6 +36,14 @@ def reached() -> str:
     return _reached[0]
 
 
+def _importing(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
 def deadline(seconds: float | None, cpu: bool = False) -> Iterator[None]:
     """Raise ``JobTimeout(seconds)`` in this block after ``seconds`` of wall time, or with ``cpu`` of
@@ -51,6 +59,11 @@ def deadline(seconds: float | None, cpu: bool = False) -> Iterator[None]:
     outer_left, _ = signal.getitimer(which)
 
     def fire(signum, frame):
+        if _importing(frame):
+            # an exception inside an import leaves half-initialised modules behind for the rest of
+            # the process (matplotlib without get_data_path): fire again right after the import
+            signal.setitimer(which, 0.02)
+            return
         raise JobTimeout(seconds, cpu=cpu)
 
     previous = signal.signal(signum, fire)

@@ -231,12 +231,12 @@ def _children(node: Node) -> tuple[Node, ...]:
     return ()
 
 
-#: Deepest nesting of exp / log / tanh in a quantity (exp(exp(exp(exp(2)))) needs ~10**700 digits).
-MAX_TRANSCENDENTAL_NESTING = 2
+#: Deepest nesting of exp in a quantity (exp(exp(exp(exp(2)))) has ~10**700 digits; log and tanh do not grow).
+MAX_TRANSCENDENTAL_NESTING = 3
 
 
 def _degree(node: Node) -> tuple[int, int]:
-    """(degree in the parameters, exp/log/tanh nesting) of a parsed quantity, an upper bound: products
+    """(degree in the parameters, exp nesting) of a parsed quantity, an upper bound: products
     and matrix products add degrees, quotients too (numerator and denominator), literal powers multiply."""
     if isinstance(node, Number):
         return 0, 0
@@ -253,7 +253,7 @@ def _degree(node: Node) -> tuple[int, int]:
     if isinstance(node, Call):
         parts = [_degree(a) for a in node.args]
         d, n = max(p[0] for p in parts), max(p[1] for p in parts)
-        return d, n + (node.func in ("exp", "log", "tanh"))
+        return d, n + (node.func == "exp")
     kids = _children(node)
     parts = [_degree(k) for k in kids] or [(0, 0)]
     return max(p[0] for p in parts), max(p[1] for p in parts)
@@ -332,8 +332,8 @@ def parse_quantity(text: str) -> Quantity:
         raise error_at(SpecError, text, 0, f"the quantity has degree {degree} in the parameters", "Quantities are "
                        f"capped at degree {MAX_POWER} (products, matrix products and powers add up); split it.")
     if nested > MAX_TRANSCENDENTAL_NESTING:
-        raise error_at(SpecError, text, 0, f"exp / log / tanh nested {nested} deep", "At most "
-                       f"{MAX_TRANSCENDENTAL_NESTING} levels: exp(exp(exp(x))) has no exact value a proof can certify.")
+        raise error_at(SpecError, text, 0, f"exp nested {nested} deep", f"At most {MAX_TRANSCENDENTAL_NESTING} "
+                       "levels: exp(exp(exp(exp(x)))) has too many digits for any exact evaluation to certify.")
     for letter, use in index_uses.items():
         if letter in value_uses:
             other = value_uses[letter]
