@@ -218,3 +218,22 @@ def test_report_md_links_figures_relative_to_its_folder_with_spaces_escaped(tmp_
 def test_budget_exceeded_is_bad_input_with_its_numbers():
     exc = BudgetExceeded("x", estimate=3.0, limit=2.0)
     assert exc.estimate == 3.0 and exc.limit == 2.0 and isinstance(exc, SpecError.__mro__[1])
+
+
+# --- item 6: messages stay one printable line ------------------------------------------------------
+@pytest.mark.parametrize("argv", [
+    ["check", "{tmp}/a\nb.toml", "--quantity", "W1"],  # a path with a line break
+    ["check", "{tmp}/\x1b[31mred.toml", "--quantity", "W1"],  # an ANSI escape in a path
+    ["audit", "X" * 10_000],  # a 10,000-character id
+])
+def test_error_lines_are_one_printable_cut_line(capsys, tmp_path, argv):
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.rstrip("\n").isprintable() and len(err) <= 1100, err[:300]
+
+
+def test_ansi_name_in_a_spec_is_refused_escaped(capsys, spec):
+    text = 'name = "\\u001b[2Jgone"\n' + MLP.format(i=3, h=4, o=2)
+    assert main(["check", spec(text=text), "--quantity", BALANCE]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b" in err

@@ -24,6 +24,9 @@ __all__ = ["deadline", "reach", "reached", "MAX_TIMEOUT"]
 #: Longest accepted --timeout (a week): a larger value is a typo, not a limit.
 MAX_TIMEOUT = 7 * 24 * 3600.0
 
+#: After a limit fires, it fires again this often until the job has left the limited block.
+REFIRE = 0.05
+
 _reached: list[str] = [""]
 
 
@@ -59,18 +62,18 @@ def deadline(seconds: float | None, cpu: bool = False) -> Iterator[None]:
     outer_left, _ = signal.getitimer(which)
 
     def fire(signum, frame):
-        if _importing(frame):
-            # an exception inside an import leaves half-initialised modules behind for the rest of
-            # the process (matplotlib without get_data_path): fire again right after the import
-            signal.setitimer(which, 0.02)
-            return
-        raise JobTimeout(seconds, cpu=cpu)
+        # The timer repeats every REFIRE seconds until the block is left: an exception inside an
+        # import would leave half-initialised modules behind (matplotlib without get_data_path), so
+        # it waits for the next tick; one raised inside a gc callback is swallowed, and the next
+        # tick raises it again.
+        if not _importing(frame):
+            raise JobTimeout(seconds, cpu=cpu)
 
     previous = signal.signal(signum, fire)
     # an enclosing limit that ends first keeps its own handler and time
     inner_first = not outer_left or seconds < outer_left
     if inner_first:
-        signal.setitimer(which, seconds)
+        signal.setitimer(which, seconds, REFIRE)
     else:
         signal.signal(signum, previous)
     if not cpu:
@@ -83,4 +86,4 @@ def deadline(seconds: float | None, cpu: bool = False) -> Iterator[None]:
             signal.signal(signum, previous)
             if outer_left:
                 # re-arm the enclosing limit with what is left of it (at least a moment)
-                signal.setitimer(which, max(outer_left - (clock() - start), 1e-3))
+                signal.setitimer(which, max(outer_left - (clock() - start), 1e-3), REFIRE)
