@@ -11,6 +11,7 @@ Long phases call ``reach("expanding entry 3 of 8")`` so that a timed-out job can
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -39,9 +40,12 @@ def reached() -> str:
     return _reached[0]
 
 
-def _importing(frame) -> bool:
+def _unsafe(frame) -> bool:
+    """Inside an import, a gc callback or a finaliser: where an exception is harmful or swallowed."""
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
     while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
+        code = frame.f_code
+        if code.co_filename.startswith("<frozen importlib") or code in callbacks or code.co_name == "__del__":
             return True
         frame = frame.f_back
     return False
@@ -62,11 +66,10 @@ def deadline(seconds: float | None, cpu: bool = False) -> Iterator[None]:
     outer_left, _ = signal.getitimer(which)
 
     def fire(signum, frame):
-        # The timer repeats every REFIRE seconds until the block is left: an exception inside an
-        # import would leave half-initialised modules behind (matplotlib without get_data_path), so
-        # it waits for the next tick; one raised inside a gc callback is swallowed, and the next
-        # tick raises it again.
-        if not _importing(frame):
+        # The timer repeats every REFIRE seconds until the block is left. An exception inside an
+        # import would leave half-initialised modules behind (matplotlib without get_data_path), one
+        # inside a gc callback or a finaliser is swallowed: those ticks wait for the next one.
+        if not _unsafe(frame):
             raise JobTimeout(seconds, cpu=cpu)
 
     previous = signal.signal(signum, fire)
