@@ -60,7 +60,7 @@ def families(folder: Path) -> list[tuple[str, list[str]]]:
         ("discover --degree 99", ["discover", small, "--degree", "99"]),
         ("discover --degree 4 on 20-20-5 (law search estimate)",
          ["discover", spec("d20", MLP.format(i=20, h=20, o=5)), "--degree", "4"]),
-        ("discover --count on 200-200-5 (count estimate)",
+        ("discover --count on 200-200-5 (evaluation estimate)",
          ["discover", spec("d200", MLP.format(i=200, h=200, o=5)), "--count"]),
         ("--workers 1000", ["audit", "DU-10", "--quick", "--workers", "1000", "--out", str(folder / "out")]),
     ]
