@@ -182,9 +182,10 @@ def test_deadline_inside_a_longer_one_restores_it():
                 time.sleep(2)
 
 
-def test_verify_all_times_out_one_claim_and_the_others_go_on(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])  # inline, and armed inside the pool's worker processes
+def test_verify_all_times_out_one_claim_and_the_others_go_on(tmp_path, workers):
     from verify.jobs.report import run_all
-    records = run_all(out=tmp_path, ids={"DU-1", "DU-2"}, claim_timeout=0.05)
+    records = run_all(out=tmp_path, ids={"DU-1", "DU-2"}, claim_timeout=0.05, workers=workers)
     assert [r.verdict for r in records] == ["undecided", "undecided"]
     assert all("timed out after 0.05 s" in r.evidence for r in records)
     control = run_all(out=tmp_path, ids={"DU-2"}, claim_timeout=600)

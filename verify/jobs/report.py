@@ -77,7 +77,10 @@ def _control_kinds(tasks, verdicts) -> str:
     return f" ({kinds})" if kinds else ""
 
 
-def _proof_record(cid: str, seed: int) -> ClaimRecord:
+def _proof_record(cid: str, seed: int, timeout: float | None = None) -> ClaimRecord:
+    if timeout:
+        # the limit is armed here, in the process that runs the proofs (a pool worker's main thread)
+        return _timed(timeout, _proof_record, cid, seed)
     from verify.proofs import run_tasks, tasks_for
     t0 = time.perf_counter()
     tasks = tasks_for([cid])
@@ -200,7 +203,7 @@ def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, p
         def send(limit: int | None):
             while waiting and (limit is None or sum(not f.done() for f in sent.values()) < limit):
                 cid = waiting.pop(0)
-                sent[cid] = pool.submit(_timed, claim_timeout, _proof_record, cid, seed)
+                sent[cid] = pool.submit(_proof_record, cid, seed, claim_timeout)
 
         def done(rec: ClaimRecord):
             records[rec.id] = rec
@@ -212,7 +215,7 @@ def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, p
                     continue
                 bar.set_postfix_str(c.id)
                 if c.job == "proof":
-                    done(_timed(claim_timeout, _proof_record, c.id, seed))
+                    done(_proof_record(c.id, seed, claim_timeout))
                 elif c.job == "audit":
                     if pool is not None:
                         send(pool_slots(pool))
