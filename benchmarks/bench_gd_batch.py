@@ -41,7 +41,7 @@ from verify.prove.concrete import prove_conserved
 w = int(sys.argv[1]); t0 = time.perf_counter()
 net = mlp((w, w, w), "identity")
 q, inc = gd_claim(net, *MATRIX_GD)
-v = prove_conserved(net, q, dynamics="gd", increment=inc)
+v = prove_conserved(net, q, dynamics="gd", increment=inc, budget_ops=10**15)  # the engine itself, unbudgeted
 print(v.verdict, time.perf_counter() - t0)
 """
 

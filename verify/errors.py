@@ -16,7 +16,9 @@ __all__ = [
     "ShapeMismatch",
     "SpecError",
     "DivergenceError",
-    "closest", "echo",
+    "BudgetExceeded",
+    "JobTimeout",
+    "closest", "echo", "one_line",
 ]
 
 
@@ -43,7 +45,7 @@ class UnknownName(BadInput):
     def __init__(self, kind: str, got: str, known: Iterable[str], hint: str = ""):
         known = sorted(set(known))
         near = closest(got, known)
-        msg = f"Unknown {kind} {got!r}."
+        msg = f"Unknown {kind} {echo(str(got))}."
         if near:
             msg += " Closest: " + ", ".join(near) + "."
         else:
@@ -67,6 +69,24 @@ class DivergenceError(VerifyError):
     """A numeric run produced NaN/inf or an exploding loss; the message names the step to lower."""
 
 
+class BudgetExceeded(BadInput):
+    """A job whose estimated cost is above its budget, refused before the work (issue 15); the message
+    names what is too big, the estimate against the limit, and what to do instead."""
+
+    def __init__(self, message: str, *, estimate: float = 0.0, limit: float = 0.0):
+        super().__init__(message)
+        self.estimate, self.limit = estimate, limit
+
+
+class JobTimeout(BaseException):
+    """Raised inside a job when its ``--timeout`` fires (``verify.jobs.limits``). A BaseException, like
+    KeyboardInterrupt, so that no ``except Exception`` on the way swallows it."""
+
+    def __init__(self, seconds: float, cpu: bool = False):
+        super().__init__(f"timed out after {seconds:g} s" + (" of CPU time" if cpu else ""))
+        self.seconds, self.cpu = seconds, cpu
+
+
 def closest(got: str, known: Iterable[str], n: int = 3) -> list[str]:
     """Closest known names to ``got``, case-insensitively (difflib ratio >= 0.5)."""
     known = list(known)
@@ -79,3 +99,15 @@ def echo(text: str, limit: int = 60) -> str:
     """User text as an error message may echo it on one terminal line: control characters (ANSI
     escapes, line breaks) shown escaped by ``repr``, and cut to ``limit`` characters."""
     return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
+def one_line(message: str, limit: int = 1000) -> str:
+    """The first line of an error message as the CLI prints it: control characters (ANSI escapes)
+    shown escaped, and a line over ``limit`` characters cut in the middle, so that what went wrong
+    (the start) and what to do (the end) both stay on screen."""
+    line = message.splitlines()[0] if message else ""
+    line = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in line)
+    if len(line) <= limit:
+        return line
+    head = (2 * limit) // 3
+    return f"{line[:head]} ...({len(line) - limit + 5:,} characters cut)... {line[-(limit - head - 40):]}"

@@ -75,6 +75,8 @@ class Deg:
 
     @staticmethod
     def _coerce(x: Any) -> "Deg":
+        if isinstance(x, np.ndarray) and x.shape == ():  # a 0-d entry (a diagonal net's scalar output)
+            x = x.item()
         return x if isinstance(x, Deg) else Deg.const(x)
 
     def _memo(self, op: str, other: Any, compute: Any) -> "Deg":

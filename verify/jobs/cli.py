@@ -14,9 +14,11 @@ import sys
 import time
 
 from verify.claims import CLAIMS
-from verify.errors import BadInput, VerifyError, echo
+from verify.errors import BadInput, VerifyError, echo, one_line
 
 from verify.jobs.cli_examples import EXAMPLES
+from verify.jobs.cli_limits import budget_arg as _budget_arg, check_discover_budget as _check_discover_budget, \
+    timed_out as _timed_out, timeout_arg as _timeout_arg
 
 __all__ = ["main", "DISTRIBUTION", "EXAMPLES"]
 
@@ -116,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     _executor_args(al)
     al.add_argument("--json", action="store_true", help="also print the records as JSON")
     al.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
+    _timeout_arg(al, per_claim=True)
     ls = sub.add_parser("list", help="list catalog ids", epilog=EXAMPLES["list"], formatter_class=fmt)
     ls.add_argument("--json", action="store_true")
     pr = sub.add_parser("prove", help="prove identity claims", epilog=EXAMPLES["prove"], formatter_class=fmt)
@@ -125,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true", help="machine-readable verdicts")
     pr.add_argument("--verbose", action="store_true", help="full derivations for concrete proofs too")
     _executor_args(pr, workers_default=None, workers_help="local processes (default: up to 2)")
+    _timeout_arg(pr)
     ck = sub.add_parser("check", help="is a quantity conserved on an architecture? (TOML spec)",
                         epilog=EXAMPLES["check"], formatter_class=fmt)
     ck.add_argument("spec", metavar="SPEC.toml", help=_MODULE_HELP)
@@ -137,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
                          ">= 2 points, the certificate says which batches it covers")
     ck.add_argument("--weight-decay", default=None, metavar="LAMBDA",
                     help="a number, or 'lambda' for a symbolic weight decay")
-    ck.add_argument("--budget", type=_positive("--budget"), default=None, metavar="OPS", help="expansion budget (operations)")
+    _budget_arg(ck, "the expanded residual (symbolic route) or the exact passes (randomized route)")
+    _timeout_arg(ck)
     ck.add_argument("--method", choices=("auto", "symbolic", "randomized"), default="auto",
                     help="symbolic: expand the residual in SymPy (proven); randomized: exact evaluation at random "
                          "points of a prime field (proven (randomized), with its error probability); auto (default): "
@@ -170,6 +175,8 @@ def _parser() -> argparse.ArgumentParser:
     dc.add_argument("--tries", type=_positive("--tries", 64), default=4, metavar="N", help="theta0 tried by --kind generic (default 4)")
     dc.add_argument("--seed", type=_seed, default=0)
     dc.add_argument("--json", action="store_true")
+    _budget_arg(dc, "the monomials of the law search and the count's rank work")
+    _timeout_arg(dc)
     au = sub.add_parser("audit", help="run a GD experiment for a bound/rate/experiment claim",
                         epilog=EXAMPLES["audit"], formatter_class=fmt)
     au.add_argument("id", metavar="ID")
@@ -180,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     _executor_args(au)
     au.add_argument("--json", action="store_true")
     au.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
+    _timeout_arg(au)
     return p
 
 
@@ -313,7 +321,7 @@ def _cmd_all(args) -> int:
     t0 = time.perf_counter()
     out = _writable_folder(args.out)
     records = run_all(full=args.full, seed=args.seed, out=out, workers=args.workers,
-                      scheduler=args.scheduler, progress=_progress(args))
+                      scheduler=args.scheduler, progress=_progress(args), claim_timeout=args.timeout)
     where = (f"Dask scheduler {args.scheduler}" if args.scheduler else
              f"{args.workers} local processes" if args.workers > 1 else "this process")
     paths = write_report(records, out, seed=args.seed, full=args.full, executor=where)
@@ -348,6 +356,7 @@ def _cmd_discover(args) -> int:
                        "or add --dynamics momentum.")
     if args.tries < 1:
         raise BadInput(f"Got --tries {args.tries}; need >= 1.")
+    _check_discover_budget(model, args)
     # --count reports the upper bound alone (no law search, lower bound 0).
     degree = 0 if args.count else args.degree
     r = discover(model, degree=degree, count=True, dynamics=args.dynamics, seed=args.seed,
@@ -371,13 +380,21 @@ def _cmd_audit(args) -> int:
 
 
 def main(argv=None) -> int:
+    from verify.errors import JobTimeout
+    from verify._infra.deadline import deadline
+    args = None
     try:
         args = _parser().parse_args(argv)
-        return {"list": _cmd_list, "prove": _cmd_prove, "check": _cmd_check, "audit": _cmd_audit,
-                "all": _cmd_all, "discover": _cmd_discover}[args.cmd](args)
+        job = {"list": _cmd_list, "prove": _cmd_prove, "check": _cmd_check, "audit": _cmd_audit,
+               "all": _cmd_all, "discover": _cmd_discover}[args.cmd]
+        # verify all's --timeout is per claim (verify.jobs.report.run_all); every other job's is its own
+        with deadline(getattr(args, "timeout", None) if args.cmd != "all" else None):
+            return job(args)
+    except JobTimeout as exc:
+        return _timed_out(args, exc)
     except VerifyError as exc:
         # One line: the first line of the message names what, where (column / file:line) and what to do.
-        print(f"verify: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"verify: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("verify: interrupted", file=sys.stderr)

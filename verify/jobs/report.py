@@ -77,7 +77,10 @@ def _control_kinds(tasks, verdicts) -> str:
     return f" ({kinds})" if kinds else ""
 
 
-def _proof_record(cid: str, seed: int) -> ClaimRecord:
+def _proof_record(cid: str, seed: int, timeout: float | None = None) -> ClaimRecord:
+    if timeout:
+        # the limit is armed here, in the process that runs the proofs (a pool worker's main thread)
+        return _timed(timeout, _proof_record, cid, seed)
     from verify.proofs import run_tasks, tasks_for
     t0 = time.perf_counter()
     tasks = tasks_for([cid])
@@ -141,8 +144,35 @@ def _summary(parts: list[str], limit: int = 300) -> str:
     return "; ".join(shown)
 
 
+def _timed(seconds: float | None, fn, cid: str, *args) -> ClaimRecord:
+    """``fn(cid, *args)`` under a per-claim limit: over it, an undecided row that says so."""
+    from verify._infra.deadline import deadline, reached
+    from verify.errors import JobTimeout
+    t0 = time.perf_counter()
+    try:
+        with deadline(seconds):
+            return fn(cid, *args)
+    except JobTimeout as exc:
+        where = f" while {reached()}" if reached() else ""
+        c = CLAIMS[cid]
+        return ClaimRecord(cid, c.kind, c.job, "undecided", f"{exc}{where} (--timeout)", time.perf_counter() - t0,
+                           reason=f"{exc} (--timeout)")
+
+
+def _result(fut, cid: str, seconds: float | None) -> ClaimRecord:
+    """A pool job's record; the wait is bounded where the worker could not arm its own limit (Dask threads)."""
+    import concurrent.futures
+    try:
+        return fut.result(timeout=None if seconds is None else 2 * seconds + 60)
+    except concurrent.futures.TimeoutError:
+        fut.cancel()
+        c = CLAIMS[cid]
+        return ClaimRecord(cid, c.kind, c.job, "undecided", f"timed out after {seconds:g} s (--timeout)",
+                           float(seconds or 0), reason=f"timed out after {seconds:g} s (--timeout)")
+
+
 def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, progress: bool = False,
-            ids=None, scheduler: str | None = None) -> list[ClaimRecord]:
+            ids=None, scheduler: str | None = None, claim_timeout: float | None = None) -> list[ClaimRecord]:
     """One record per catalog id (or per id in ``ids``), in catalog order.
 
     With ``workers > 1`` or a Dask ``scheduler`` one executor serves the whole run. The audits run
@@ -154,6 +184,9 @@ def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, p
     (``workers=1``) everything runs here in catalog order.
 
     Args:
+        claim_timeout: seconds per claim (``--timeout``): a claim over time is an ``undecided`` row,
+            "timed out after N s", and the others go on (inline under SIGALRM, in a process pool
+            inside the worker; on a Dask cluster the wait for its result is bounded).
         progress: one bar over the claims (``verify all: 12/27 claims``, the current claim id and
             the time left), and below it a bar per sweep (runs done / total, time left).
     """
@@ -170,7 +203,7 @@ def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, p
         def send(limit: int | None):
             while waiting and (limit is None or sum(not f.done() for f in sent.values()) < limit):
                 cid = waiting.pop(0)
-                sent[cid] = pool.submit(_proof_record, cid, seed)
+                sent[cid] = pool.submit(_proof_record, cid, seed, claim_timeout)
 
         def done(rec: ClaimRecord):
             records[rec.id] = rec
@@ -182,17 +215,17 @@ def run_all(*, full: bool = False, seed: int = 0, out: Path, workers: int = 1, p
                     continue
                 bar.set_postfix_str(c.id)
                 if c.job == "proof":
-                    done(_proof_record(c.id, seed))
+                    done(_proof_record(c.id, seed, claim_timeout))
                 elif c.job == "audit":
                     if pool is not None:
                         send(pool_slots(pool))
-                    done(_audit_record(c.id, seed, full, out, workers, progress, pool))
+                    done(_timed(claim_timeout, _audit_record, c.id, seed, full, out, workers, progress, pool))
                 else:
                     done(ClaimRecord(c.id, c.kind, c.job, "not run", "", 0.0, reason=c.statement))
             send(None)
             for cid, fut in sent.items():
                 bar.set_postfix_str(cid)
-                done(fut.result())
+                done(_result(fut, cid, claim_timeout))
         except BaseException:
             for fut in sent.values():
                 fut.cancel()
@@ -282,6 +315,15 @@ def _section(r: ClaimRecord) -> str:
     return head + body + "</section>"
 
 
+def _md_target(figure: str, out: Path) -> str:
+    """A figure's link in report.md: relative to the report's folder (not to the current directory),
+    percent-encoded so that spaces and parentheses do not end the Markdown link (issue 15, item 8)."""
+    import os
+    from urllib.parse import quote
+    rel = os.path.relpath(Path(figure).resolve(), Path(out).resolve())
+    return quote(rel.replace(os.sep, "/"))
+
+
 def write_report(records: list[ClaimRecord], out: Path, *, seed: int, full: bool,
                  executor: str = "this process") -> dict[str, Path]:
     """Write index.html, report.md and results.json atomically into ``out``."""
@@ -302,7 +344,7 @@ def write_report(records: list[ClaimRecord], out: Path, *, seed: int, full: bool
                     f"<td>{r.seconds:.2f}</td></tr>")
         md.append(f"| {r.id} | {r.kind} | {r.job} | {shown} | {pretty(r.evidence).replace('|', '/')} | {r.seconds:.2f} |")
         md_sections.append(f"\n## {r.id}\n\n{CLAIMS[r.id].statement}\n\n```\n{details}\n```\n"
-                           + "".join(f"\n![{Path(f).name}]({f})\n" for f in r.figures))
+                           + "".join(f"\n![{Path(f).name}]({_md_target(f, out)})\n" for f in r.figures))
     head_html = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in head_rows)
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>verify report</title>"
             f"<style>{CSS}\n{fragments.CSS}</style></head><body><h1>verify report</h1><table class='head'>{head_html}"

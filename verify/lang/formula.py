@@ -24,6 +24,9 @@ __all__ = ["Z", "FUNCTIONS", "parse_formula", "custom", "MAX_FORMULA_LENGTH"]
 MAX_FORMULA_LENGTH = 500
 _MAX_NODES = 400
 _MAX_EXPONENT = 64
+#: Functions that grow like exp, and how deep they may nest in one formula.
+_GROWTH = frozenset({"exp", "sinh", "cosh"})
+_MAX_GROWTH_NESTING = 2
 
 FUNCTIONS = MappingProxyType({
     "abs": sp.Abs, "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "sinh": sp.sinh,
@@ -98,7 +101,13 @@ def _build(node: ast.AST, text: str, off: int) -> sp.Expr:
         if isinstance(node.op, ast.Pow) and right.is_Number and abs(right) > _MAX_EXPONENT:
             # A bound before SymPy computes anything: 9**9**9 would otherwise hang.
             raise _fail(text, col, f"exponent {right} is too large", f"Use exponents up to {_MAX_EXPONENT}.")
-        return _BINARY[type(node.op)](left, right)
+        out = _BINARY[type(node.op)](left, right)
+        if isinstance(node.op, ast.Pow) and any(p.exp.is_Number and abs(p.exp) > _MAX_EXPONENT
+                                                for p in out.atoms(sp.Pow)):
+            # SymPy multiplies nested integer powers: ((z**64)**64)**64 is z**262144 (issue 15)
+            raise _fail(text, col, "nested exponents multiply to more than the cap",
+                        f"Keep the product of nested exponents up to {_MAX_EXPONENT}.")
+        return out
     if isinstance(node, ast.Call):
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name not in FUNCTIONS:
@@ -109,9 +118,22 @@ def _build(node: ast.AST, text: str, off: int) -> sp.Expr:
         if node.keywords or len(node.args) != 1:
             raise _fail(text, col, f"{name} takes exactly one argument", f"Write e.g. {name}(z).")
         assert name is not None  # an unknown (or unnamed) function was refused above
-        return FUNCTIONS[name](_build(node.args[0], text, off))
+        inner = _build(node.args[0], text, off)
+        if name in _GROWTH and _growth_depth(inner) >= _MAX_GROWTH_NESTING:
+            # exp(exp(exp(z))) at z = 3 has ~10**229 digits: no exact evaluation can certify it (issue 15)
+            raise _fail(text, col, f"{name} of a {'/'.join(sorted(_GROWTH))} nested {_MAX_GROWTH_NESTING} deep",
+                        f"Nest exp, sinh and cosh at most {_MAX_GROWTH_NESTING} deep.")
+        return FUNCTIONS[name](inner)
     raise _fail(text, col, f"{type(node).__name__} is not allowed here",
                 "Use numbers, z, + - * / ** and the listed functions.")
+
+
+def _growth_depth(e: sp.Expr) -> int:
+    """Deepest nesting of exp / sinh / cosh in ``e`` (SymPy writes sigmoid and softplus with exp too)."""
+    if not e.args:
+        return 0
+    inner = max(_growth_depth(a) for a in e.args)
+    return inner + (e.func in (sp.exp, sp.sinh, sp.cosh))
 
 
 def custom(text: str, name: str | None = None) -> Activation:

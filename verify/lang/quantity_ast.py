@@ -18,7 +18,7 @@ __all__ = [
     "Number", "Name", "Index", "Slice", "BinOp", "Neg", "Pow", "MatMul", "Transpose", "Call",
     "Expr", "IndexItem", "Node", "Quantity", "QuantityShape",
     "FUNCTIONS", "INDEX_LETTERS", "SYNTAX_HELP", "MAX_LENGTH", "MAX_NESTING", "MAX_DEPTH", "MAX_NUMBER_CHARS",
-    "MAX_DECIMAL_EXPONENT", "MAX_RATIONAL_BITS", "MAX_NUMERIC_EXPONENT", "MAX_ENTRIES",
+    "MAX_DECIMAL_EXPONENT", "MAX_RATIONAL_BITS", "MAX_NUMERIC_EXPONENT", "MAX_ENTRIES", "MAX_POWER",
     "located", "error_at", "unknown_at", "op_pos", "snippet",
 ]
 
@@ -39,6 +39,9 @@ MAX_DECIMAL_EXPONENT = 300
 MAX_RATIONAL_BITS = 20_000
 #: Largest magnitude of a numeric exponent applied to a non-rational number (sqrt(2)**1000).
 MAX_NUMERIC_EXPONENT = 1000
+#: Largest power of a parameter-valued expression, nested literal exponents multiplied
+#: (``(W1**8)**8`` is degree 64): a power of a sum explodes when a proof expands it (issue 15).
+MAX_POWER = 64
 #: Most scalar entries ``instantiate`` returns (free-index assignments x entries).
 MAX_ENTRIES = 100_000
 

@@ -9,7 +9,7 @@ import sympy
 
 from verify.errors import BadInput, ShapeMismatch, SpecError
 from verify.lang.quantity_ast import (
-    MAX_NUMERIC_EXPONENT, MAX_RATIONAL_BITS, BinOp, Call, Expr, Index, MatMul, Name, Neg, Number, Pow,
+    MAX_NUMERIC_EXPONENT, MAX_POWER, MAX_RATIONAL_BITS, BinOp, Call, Expr, Index, MatMul, Name, Neg, Number, Pow,
     Quantity, Transpose, error_at, snippet,
 )
 from verify.lang.quantity_shape import check_quantity
@@ -125,6 +125,9 @@ class _Evaluator:
                 raise error_at(SpecError, self.text, node.start, f"{snippet(self.text, node)} "
                                "has too large an exponent", f"Numeric exponents are limited to "
                                f"+-{MAX_NUMERIC_EXPONENT}.")
+        elif e.is_Number and abs(e) > MAX_POWER:
+            raise error_at(SpecError, self.text, node.start, f"{snippet(self.text, node)} has exponent {e}",
+                           f"Powers of parameters are capped at degree {MAX_POWER}.")
         return base**e
 
     def _value(self, node: Expr, env: Mapping[str, int]) -> _Val:

@@ -10,7 +10,7 @@ import sympy
 from verify.errors import BadInput, SpecError, closest
 from verify.lang.quantity_ast import (
     FUNCTIONS, INDEX_LETTERS, MAX_DEPTH, MAX_LENGTH, MAX_NESTING, MAX_NUMBER_CHARS, SYNTAX_HELP, BinOp,
-    Call, Expr, Index, IndexItem, MatMul, Name, Neg, Node, Number, Pow, Quantity, Slice, Transpose,
+    Call, Expr, Index, IndexItem, MatMul, Name, Neg, Node, Number, Pow, Quantity, Slice, Transpose, MAX_POWER,
     error_at, located, unknown_at,
 )
 from verify.lang.quantity_tokens import Tok, is_digit, literal_value, tokenize
@@ -231,6 +231,56 @@ def _children(node: Node) -> tuple[Node, ...]:
     return ()
 
 
+#: Deepest nesting of exp in a quantity (exp(exp(exp(exp(2)))) has ~10**700 digits; log and tanh do not grow).
+MAX_TRANSCENDENTAL_NESTING = 3
+
+
+def _degree(node: Node) -> tuple[int, int]:
+    """(degree in the parameters, exp nesting) of a parsed quantity, an upper bound: products
+    and matrix products add degrees, quotients too (numerator and denominator), literal powers multiply."""
+    if isinstance(node, Number):
+        return 0, 0
+    if isinstance(node, Name):
+        return 1, 0
+    if isinstance(node, Index):
+        return _degree(node.base)
+    if isinstance(node, Pow):
+        d, n = _degree(node.base)
+        return d * _literal_exponent(node.exponent), max(n, _degree(node.exponent)[1])
+    if isinstance(node, (BinOp, MatMul)):
+        (a, m), (b, n) = _degree(node.left), _degree(node.right)
+        return (max(a, b) if isinstance(node, BinOp) and node.op in "+-" else a + b), max(m, n)
+    if isinstance(node, Call):
+        parts = [_degree(a) for a in node.args]
+        d, n = max(p[0] for p in parts), max(p[1] for p in parts)
+        return d, n + (node.func == "exp")
+    kids = _children(node)
+    parts = [_degree(k) for k in kids] or [(0, 0)]
+    return max(p[0] for p in parts), max(p[1] for p in parts)
+
+
+def _has_name(node: Node) -> bool:
+    """Does the sub-tree name a parameter (a power of numbers alone is bounded by its bits)?"""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Name):
+            return True
+        stack.extend(_children(n))
+    return False
+
+
+def _literal_exponent(node: Node) -> int:
+    """|exponent| when it is a literal number (a negated one too), rounded up; 1 otherwise (a
+    computed exponent is checked when evaluated, one level at a time)."""
+    if isinstance(node, Neg):
+        node = node.operand
+    if isinstance(node, Number):
+        v = abs(node.value)
+        return int(v) if v == int(v) else int(v) + 1
+    return 1
+
+
 def parse_quantity(text: str) -> Quantity:
     """Parse quantity text (syntax only; parameter names and shapes are checked later).
 
@@ -258,17 +308,32 @@ def parse_quantity(text: str) -> Quantity:
 
     index_uses: dict[str, Name] = {}
     value_uses: dict[str, Name] = {}
-    stack: list[tuple[Node, int, bool]] = [(ast, 1, False)]
+    stack: list[tuple[Node, int, bool, int]] = [(ast, 1, False, 1)]
     while stack:  # iterative: the tree may be deeper than we are willing to recurse
-        node, depth, is_item = stack.pop()
+        node, depth, is_item, power = stack.pop()
         if depth > MAX_DEPTH:
             raise error_at(SpecError, text, node.start, f"expression more than {MAX_DEPTH} levels "
                            "deep", "Simplify the expression or split it into several quantities.")
         if isinstance(node, Name):
             (index_uses if is_item else value_uses).setdefault(node.id, node)
         items = node.items if isinstance(node, Index) else ()
+        inner = power
+        if isinstance(node, Pow):
+            inner = power * _literal_exponent(node.exponent)
+            if inner > MAX_POWER and _has_name(node.base):
+                raise error_at(SpecError, text, node.start, f"nested powers of degree {inner}", "Powers of "
+                               f"parameters are capped at degree {MAX_POWER} (exponents multiplied); expand by "
+                               "hand or use a lower power.")
         for child in _children(node):
-            stack.append((child, depth + 1, any(child is it for it in items)))
+            stack.append((child, depth + 1, any(child is it for it in items),
+                          inner if isinstance(node, Pow) and child is node.base else 1 if isinstance(node, Pow) else power))
+    degree, nested = _degree(ast)
+    if degree > MAX_POWER:
+        raise error_at(SpecError, text, 0, f"the quantity has degree {degree} in the parameters", "Quantities are "
+                       f"capped at degree {MAX_POWER} (products, matrix products and powers add up); split it.")
+    if nested > MAX_TRANSCENDENTAL_NESTING:
+        raise error_at(SpecError, text, 0, f"exp nested {nested} deep", f"At most {MAX_TRANSCENDENTAL_NESTING} "
+                       "levels: exp(exp(exp(exp(x)))) has too many digits for any exact evaluation to certify.")
     for letter, use in index_uses.items():
         if letter in value_uses:
             other = value_uses[letter]

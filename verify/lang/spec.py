@@ -86,14 +86,15 @@ MAX_NESTING = 16
 def load_spec(path: str | Path) -> Model:
     """Read and validate a spec file; any problem raises ``SpecError`` naming file:line."""
     path = Path(path)
+    # a path with a line break or an escape sequence is shown escaped, so the error stays one line
+    shown = str(path) if str(path).isprintable() and len(str(path)) <= 200 else echo(str(path), 200)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecError(f"{path}: cannot read the spec ({exc.strerror}); check the path.") from None
+        raise SpecError(f"{shown}: cannot read the spec ({exc.strerror}); check the path.") from None
     except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: byte {exc.start} is not UTF-8; save the spec as UTF-8 text (TOML requires it).") from None
-    # a path with a line break or an escape sequence is shown escaped, so the error stays one line
-    return parse_spec(text, str(path) if str(path).isprintable() else echo(str(path), 200))
+        raise SpecError(f"{shown}: byte {exc.start} is not UTF-8; save the spec as UTF-8 text (TOML requires it).") from None
+    return parse_spec(text, shown)
 
 
 def _layer_lines(text: str) -> list[int]:

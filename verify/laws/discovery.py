@@ -265,6 +265,9 @@ def discover(model: Model, *, degree: int = 2, count: bool = True, dynamics: str
         raise BadInput(f"Got dynamics={dynamics!r}; use one of {', '.join(DYNAMICS)}.")
     if kind not in COUNT_KINDS:
         raise BadInput(f"Got kind={kind!r}; use one of {', '.join(COUNT_KINDS)}.")
+    if not model.params:
+        raise BadInput(f"{model.name!r} has no parameters, so gradient flow does not move it: there is nothing to "
+                       "discover; add a dense layer.")
     if degree < 0 or int(degree) != degree:
         raise BadInput(f"Got degree={degree}; use an integer >= 0 (0 skips the polynomial search).")
     try:

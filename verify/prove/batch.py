@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from verify.prove.cost import check_budget, expanded_ops
 from verify.prove.dynamics import ETA, LAMBDA
 
 __all__ = ["BatchCoverage", "gd_coverage", "GD_MIN_POINTS", "GD_MAX_DEFAULT_POINTS", "gradient_placeholders"]
@@ -84,7 +85,8 @@ def gradient_placeholders(params: Mapping[str, sp.Matrix]) -> dict[str, sp.Matri
 
 
 def gd_coverage(quantity: Sequence[tuple[str, sp.Expr]], params: Mapping[str, sp.Matrix],
-                claimed: Callable[[Mapping[str, sp.Matrix]], Sequence[sp.Expr]], decay=0) -> BatchCoverage:
+                claimed: Callable[[Mapping[str, sp.Matrix]], Sequence[sp.Expr]], decay=0,
+                budget_ops: float = float("inf")) -> BatchCoverage:
     """deg_G of R(theta, G) = Q(theta - eta (G + decay theta)) - Q(theta) - claimed(G), G free.
 
     ``claimed(G)`` gives the claimed increment's entries (aligned with ``quantity``) for
@@ -95,8 +97,11 @@ def gd_coverage(quantity: Sequence[tuple[str, sp.Expr]], params: Mapping[str, sp
     gs = [g for M in G.values() for g in M]
     allowed = set(step) | set(gs) | {ETA, LAMBDA}
     degree = 0
-    for (label, q), c in zip(quantity, claimed(G)):
-        r = q.xreplace(step) - q - c
+    rs = [(label, q.xreplace(step) - q - c) for (label, q), c in zip(quantity, claimed(G))]
+    # expanded below to read the degree in G: refused first when that expansion is over budget (issue 15)
+    check_budget("the GD step's residual Q(theta - eta G) - Q(theta), expanded", expanded_ops(r for _, r in rs),
+                 budget_ops, "use a lower power in the quantity, a smaller model, or raise --budget")
+    for label, r in rs:
         extra = r.free_symbols - allowed
         if extra:
             names = ", ".join(sorted(str(s) for s in extra)[:4])

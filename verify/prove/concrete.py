@@ -28,13 +28,18 @@ from verify.interpret.auxiliary import clearly_nonzero, has_auxiliaries, reduce_
 from verify.prove.batch import GD_MIN_POINTS, BatchCoverage, gd_coverage
 from verify.model import Model, walk
 from verify.interpret.symbolic import param_matrices, symbolic_net
+from verify._infra.deadline import deadline, reach, reached
+from verify.prove.cost import DEFAULT_BUDGET_OPS, cpu_seconds, expansion_estimate, forward_ops, refuse, symbol_count
 from verify.prove.witness import find_witness
 
-__all__ = ["QuantityFn", "Increment", "prove_conserved", "entries", "DEFAULT_BUDGET_OPS"]
+__all__ = ["QuantityFn", "Increment", "prove_conserved", "entries", "DEFAULT_BUDGET_OPS", "SYMBOLIC_ADVICE"]
 
-#: Residuals with more operations than this are not expanded (Undecided unless a witness is found).
-#: 2e5 ops expands in a few seconds on the reference 2-core machine.
-DEFAULT_BUDGET_OPS = 200_000
+#: Largest residual degree at which an over-budget residual is still searched for an exact witness.
+WITNESS_MAX_DEGREE = 256
+
+#: What to do when the expansion is over budget (the CLI's options; the API's are the same names).
+SYMBOLIC_ADVICE = ("use --method randomized (exact evaluation at random points), a smaller model or exponent, "
+                   "or raise --budget to {need} to expand anyway")
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,24 @@ def prove_conserved(
         Du, Hu & Lee (2018), Thm 2.1-2.3 (flow) and the [derived] GD identities of the catalog.
     """
     t0 = time.perf_counter()
+    from verify.errors import JobTimeout
+    try:
+        with deadline(cpu_seconds(budget_ops), cpu=True):
+            return _prove(model, quantity, dynamics, increment, claim_id, title, statement, n_data, seed, budget_ops,
+                          weight_decay, t0)
+    except JobTimeout as exc:
+        if not exc.cpu:
+            raise
+        return Undecided(claim_id=claim_id, title=title or f"{quantity.text} on {model.name}", mode="concrete",
+                         dynamics=dynamics, statement=statement or f"Q = {quantity.text} is conserved",
+                         seconds=time.perf_counter() - t0,
+                         reason=f"the symbolic route outgrew its budget of {budget_ops:,} operations ({exc.seconds:g} s "
+                                f"of CPU) while {reached() or 'building the residual'}; use --method randomized or "
+                                "raise --budget", evidence={"budget (operations)": budget_ops})
+
+
+def _prove(model, quantity, dynamics, increment, claim_id, title, statement, n_data, seed, budget_ops, weight_decay,
+           t0) -> Verdict:
     from verify.errors import BadInput
     if dynamics not in DYNAMICS:
         raise BadInput(f"Got dynamics={dynamics!r}; use one of {', '.join(DYNAMICS)}.")
@@ -209,7 +232,7 @@ def prove_conserved(
     if dynamics == "gd":
         P = param_matrices(model)  # the same symbols as the symbolic net's parameters
         Q = entries(quantity.build(P))
-        coverage = gd_coverage(Q, P, lambda G: _claimed(increment, Q, P, G), decay)
+        coverage = gd_coverage(Q, P, lambda G: _claimed(increment, Q, P, G), decay, budget_ops)
         n_data = coverage.default_points() if n_data is None else n_data
         if n_data < GD_MIN_POINTS:
             raise BadInput(f"Got n_data={n_data} for GD; a GD proof needs >= {GD_MIN_POINTS} points (one point's "
@@ -217,7 +240,15 @@ def prove_conserved(
     n_data = 1 if n_data is None else n_data
     if n_data < 1:
         raise BadInput(f"Got n_data={n_data}; use >= 1 data points.")
+    # Refused before building anything: the gradient differentiates each of the O outputs (forward_ops
+    # terms each) by each of the D parameter entries; that work predicts the build time.
+    build = symbol_count(model) * model.output_dim * forward_ops(model) * n_data
+    if build > budget_ops:
+        raise refuse(f"the symbolic gradient of {model.name!r} ({n_data} point(s))", build, budget_ops,
+                     SYMBOLIC_ADVICE.format(need=f"{build:.2g}"))
+    reach(f"building the symbolic net of {model.name!r} ({build:.2g} estimated operations)")
     net = symbolic_net(model, n_data)
+    reach("deriving the residual")
     vel = velocities(net) if dynamics == "momentum" else {}
     if dynamics != "gd":
         Q = entries(quantity.build({**net.params, **vel}))
@@ -258,8 +289,23 @@ def prove_conserved(
         if witness is not None:
             return Refuted(**common, seconds=time.perf_counter() - t0, witness=witness, exact_law="")
     too_big = [lbl for lbl, r in residuals if sp.count_ops(r) > budget_ops]
+    estimate, degree = expansion_estimate(r for _, r in residuals) if not too_big else (0.0, 0.0)
+    if estimate > budget_ops:
+        # A power of a sum is small before expansion and explodes inside it (issue 15): refuse,
+        # unless an exact witness (evaluation, no expansion) already refutes the claim. Exact
+        # numbers at a rational point grow with the degree: no witness search past WITNESS_MAX_DEGREE.
+        witness = find_witness(residuals, net, seed=seed, extra=tuple(extra))[0] if degree <= WITNESS_MAX_DEGREE else None
+        if witness is not None:
+            return Refuted(**common, seconds=time.perf_counter() - t0, witness=witness, exact_law="")
+        raise refuse(f"the residual of {quantity.text!r} on {model.name!r} ({len(residuals)} entries) expanded",
+                     estimate, budget_ops, SYMBOLIC_ADVICE.format(need=f"{estimate * 2:.2g}"))
     if not too_big:
-        nonzero = [(lbl, sp.expand(r)) for lbl, r in residuals if not _expands_to_zero(r, net)]
+        nonzero: list[tuple[str, sp.Expr]] = []
+        for k, (lbl, r) in enumerate(residuals, 1):
+            reach(f"expanding residual entry {k} of {len(residuals)} ({len(nonzero)} non-zero so far; "
+                  f"estimated {estimate:.2g} operations in all)")
+            if not _expands_to_zero(r, net):
+                nonzero.append((lbl, sp.expand(r)))
         if not nonzero:
             lbl, r = residuals[0]
             steps.append(Step(f"{lbl} = {_short(r)}", rule))

@@ -308,7 +308,7 @@ def prove_randomized(model: Model, quantity: Any, *, build: Callable | None = No
         primes.append(prime)
         nonzero = [lbl for lbl, v in ev.residuals if v % prime]
         if nonzero:
-            return _refute(problem, common, nonzero[0], prime, seed, witness_tries, t0, fallback)
+            return _refute(problem, common, nonzero[0], prime, seed, witness_tries, t0, fallback, bound.numerator)
     n_primes = prime_count_lower()
     eps_prime = Fraction(math.ceil(bound.height / 60 + 1e-9)) / n_primes if bound.numerator or bound.height > 0 \
         else Fraction(0)
@@ -340,9 +340,19 @@ def prove_randomized(model: Model, quantity: Any, *, build: Callable | None = No
                             steps=steps, hypotheses=_hypotheses(model, n_data))
 
 
+#: Largest degree bound at which a non-zero field residual is searched for an exact rational witness.
+WITNESS_MAX_DEGREE = 256
+
+
 def _refute(problem: Problem, common: dict, label: str, prime: int, seed: int, tries: int, t0: float,
-            fallback: Callable[[], Verdict] | None) -> Verdict:
+            fallback: Callable[[], Verdict] | None, degree: int = 0) -> Verdict:
     common = {**common, "title": common["title"] + " [randomized route]"}
+    if degree > WITNESS_MAX_DEGREE:
+        # exact rationals at a point grow like degree x bits: z**64 through 3 layers is degree 262144 (issue 15)
+        return Undecided(**common, seconds=time.perf_counter() - t0,
+                         reason=f"the residual is non-zero at a random field point, but its degree bound {degree} is "
+                                f"above {WITNESS_MAX_DEGREE}, too high for an exact rational witness; not refuted",
+                         evidence={"route": "randomized", "non-zero entry at the field point": label, "prime": prime})
     try:
         witness, tried = _witness(problem, seed, tries)
     except NoExactForm as exc:

@@ -69,8 +69,11 @@ def _certify(value: sp.Expr) -> tuple[bool, float, str]:
         return value != 0, float(value), "exact rational"
     try:
         approx = value.evalf(CERTIFY_DIGITS, strict=True)
-    except sp.core.evalf.PrecisionExhausted:
+    except (sp.core.evalf.PrecisionExhausted, OverflowError):  # exp(exp(...)): too many digits
         return False, float("nan"), "could not certify"
+    if not approx.is_real:
+        # sqrt of a negative value at this point (the quantity's domain ends here): not a witness
+        return False, float("nan"), "not real at this point"
     ok = abs(approx) > sp.Float(10) ** (-(CERTIFY_DIGITS // 2))
     return bool(ok), float(approx), f"non-zero certified by {CERTIFY_DIGITS}-digit strict evaluation"
 
@@ -85,7 +88,10 @@ def find_witness(residuals: Sequence[tuple[str, sp.Expr]], net: SymbolicNet, *, 
     rng = np.random.default_rng(seed)
     largest = 0.0
     for attempt in range(tries):
-        drawn = rational_point(net, rng, extra, positive=attempt % 2 == 1)
+        try:
+            drawn = rational_point(net, rng, extra, positive=attempt % 2 == 1)
+        except OverflowError:  # exp(exp(exp(z))) at a rational point: too many digits to draw targets
+            continue
         if drawn is None:
             continue
         subs, regions, targets = drawn

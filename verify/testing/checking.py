@@ -214,7 +214,10 @@ def check(model: Model, quantity: str | ParsedQuantity | QuantityFn, *, dynamics
     points_used = n_data or 1
     route = choose_method(model, points_used) if method == "auto" else method
     if route == "symbolic":
-        return symbolic()
+        return _symbolic_within_budget(symbolic, method, lambda: check(
+            model, q, dynamics=dynamics, weight_decay=weight_decay, seed=seed, budget_ops=budget_ops, n_data=n_data,
+            increment=inc, method="randomized", points=points), dynamics == "gd" or inc is not None)
+    _randomized_budget(model, points_used, points, budget_ops)
     if dynamics == "gd" or inc is not None:
         v = symbolic()  # see the module docstring: GD needs the batch argument
         return dataclasses.replace(v, title=f"{v.title} [symbolic route: GD proofs need a batch argument the "
@@ -233,3 +236,29 @@ def check(model: Model, quantity: str | ParsedQuantity | QuantityFn, *, dynamics
                                             f"{exc}]")
 
 
+def _randomized_budget(model: Model, n_data: int, points: int | None, budget_ops: int) -> None:
+    """Refuse (one line, before any work) a randomized route over budget: one exact forward and
+    backward pass per point and data point, ``verify.prove.cost.forward_ops`` multiply-adds each."""
+    from verify.prove.cost import check_budget, forward_ops
+    from verify.prove.randomized import POINTS
+    ops = forward_ops(model) * n_data * (POINTS if points is None else points)
+    check_budget(f"the randomized route on {model.name!r} ({n_data} data point(s))", ops, budget_ops,
+                 f"use a smaller model, fewer --points, or raise --budget to {ops:.2g}")
+
+
+def _symbolic_within_budget(symbolic, method: str, randomized, gd: bool) -> Verdict:
+    """The symbolic route; with ``auto``, a residual whose expansion is over budget (refused before
+    expanding, ``verify.prove.cost``) goes to the randomized route instead, and the title says why."""
+    from verify.errors import BudgetExceeded
+    from verify.model.layers._base import NoExactForm
+    try:
+        return symbolic()
+    except BudgetExceeded as exc:
+        if method != "auto" or gd:
+            raise
+        try:
+            v = randomized()
+        except NoExactForm:
+            raise exc from None
+        return dataclasses.replace(v, title=f"{v.title} [randomized route: the symbolic route was over budget: "
+                                            f"{str(exc).split(';')[0]}]")

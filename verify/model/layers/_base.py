@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
     from verify.model.param import Param
 
-__all__ = ["LayerBase", "SymbolicState", "NumericState", "ExactState", "JetState", "GenericState", "NoGenericRule", "NoExactForm", "SpecContext", "SpecRule",
+__all__ = ["LayerBase", "block_cost", "SymbolicState", "NumericState", "ExactState", "JetState", "GenericState",
+           "NoGenericRule", "NoExactForm", "SpecContext", "SpecRule",
            "Shapes", "shape_of"]
 
 Shapes = Mapping[str, tuple[int, ...]]
@@ -220,6 +221,23 @@ def shape_of(shapes: Shapes, name: str, where: str) -> tuple[int, ...]:
     return shapes[name]
 
 
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for k in shape:
+        n *= k
+    return n
+
+
+def block_cost(layers: Sequence["LayerBase"], d: int, shapes: Shapes) -> int:
+    """Summed ``cost`` of ``layers`` applied in order from width ``d``."""
+    total = 0
+    for k, layer in enumerate(layers, 1):
+        out = layer.out_dim(d, shapes, str(k))
+        total += layer.cost(d, out, shapes)
+        d = out
+    return total
+
+
 class LayerBase:
     """Defaults for a layer kind without parameters, sub-layers or special hypotheses."""
 
@@ -240,6 +258,16 @@ class LayerBase:
 
     def out_dim(self, d: int, shapes: Shapes, where: str) -> int:
         raise NotImplementedError
+
+    def cost(self, d: int, out: int, shapes: Shapes) -> int:
+        """Multiply-adds of one forward pass on one point, from input width ``d`` to ``out`` (the unit
+        of ``verify.prove.cost``'s estimates, computed before any work). Default: a linear map
+        with these parameters (at most d x out, at most out x parameter entries) plus the widths,
+        and the sub-layers' own costs."""
+        size = sum(_size(shapes[n]) for n in self.param_names() if n in shapes)
+        linear = min(d * out, out * size) if size else 0
+        inner = block_cost(self.sublayers(), d, shapes) if self.sublayers() else 0
+        return linear + d + out + inner
 
     def symbolic(self, a: "sp.Matrix", st: SymbolicState) -> "sp.Matrix":
         raise NotImplementedError

@@ -57,6 +57,12 @@ class Attention(LayerBase):
             out = vs[1]
         return self.tokens * out
 
+    def cost(self, d: int, out: int, shapes: Shapes) -> int:
+        # T x T scores of key width k, their softmax, and A X (Wv): the T**2 terms dominate
+        T, w = self.tokens, d // self.tokens
+        k = shapes[self.query][1]
+        return 2 * T * w * k + T * T * (k + w + 1) + T * w * out // max(T, 1) + out
+
     def symbolic(self, a: sp.Matrix, st: SymbolicState) -> sp.Matrix:
         st.next_index("aux")
         P, T = st.P, self.tokens

@@ -40,6 +40,12 @@ class Dense(LayerBase):
     def param_names(self) -> tuple[str, ...]:
         return (self.weight,) + ((self.bias,) if self.bias else ())
 
+    def cost(self, d: int, out: int, shapes: Shapes) -> int:
+        if self.pattern is None:
+            return super().cost(d, out, shapes)
+        # a sharing pattern has few parameters but one multiply-add per non-zero entry
+        return sum(1 for row in self.pattern for g in row if g) + d + out
+
     def out_dim(self, d: int, shapes: Shapes, where: str) -> int:
         if self.pattern is not None:
             rows = self.pattern
