@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import json
 import sys
 import time
 
 from verify.claims import CLAIMS
-from verify.errors import BadInput, VerifyError, echo, one_line
+from verify.errors import BadInput, VerifyError, one_line
 
 from verify.jobs.cli_examples import EXAMPLES
-from verify.jobs.cli_limits import budget_arg as _budget_arg, check_discover_budget as _check_discover_budget, \
-    timed_out as _timed_out, timeout_arg as _timeout_arg
+from verify.jobs.cli_limits import MAX_DEGREE, MAX_WORKERS, budget_arg as _budget_arg, \
+    check_discover_budget as _check_discover_budget, positive_arg as _positive, seed_arg as _seed, \
+    timed_out as _timed_out, timeout_arg as _timeout_arg, writable_folder as _writable_folder
 
 __all__ = ["main", "DISTRIBUTION", "EXAMPLES"]
 
@@ -31,31 +31,6 @@ DISTRIBUTION = "verify-implicit-reg"
 _MODULE_HELP = ("a TOML spec, or path/to/model.py:ClassName for a PyTorch module (pip install -e '.[torch]'); "
                 "that form IMPORTS AND RUNS the given Python file, then builds ClassName() with no arguments")
 _SHAPE_HELP = "with model.py:ClassName: the example input's shape, batch first, e.g. 4,3 (random float64 data)"
-
-
-def _seed(text: str) -> int:
-    """--seed: a non-negative integer (NumPy's generators refuse negative seeds)."""
-    if not re.fullmatch(r"\d{1,18}", text.strip()):
-        raise argparse.ArgumentTypeError(f"--seed {text[:40]!r}: give an integer >= 0")
-    return int(text)
-
-
-def _positive(flag: str, cap: int | None = None):
-    def parse(text: str) -> int:
-        if not re.fullmatch(r"\d{1,18}", text.strip()) or int(text) < 1:
-            raise argparse.ArgumentTypeError(f"{flag} {text[:40]!r}: give an integer >= 1")
-        if cap is not None and int(text) > cap:
-            raise argparse.ArgumentTypeError(f"{flag} {text}: at most {cap} here (4 x the {os.cpu_count() or 1} "
-                                             "cores); more processes only contend for them")
-        return int(text)
-    return parse
-
-
-#: Largest law degree `verify discover` searches (monomials grow as D**degree).
-MAX_DEGREE = 4
-
-#: --workers above this many processes per core only adds contention (issue 15: 1,000 were forked).
-MAX_WORKERS = 4 * (os.cpu_count() or 1)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,23 +46,6 @@ def _executor_args(p: argparse.ArgumentParser, workers_default: int | None = 1,
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run proofs and sweeps on a Dask cluster, e.g. tcp://10.0.0.5:8786 "
                         "(pip install -e .[dask])")
-
-
-def _writable_folder(path: str, flag: str = "--out"):
-    """The output folder, created and probed before any work (not after 38 s of proofs)."""
-    import tempfile
-    from pathlib import Path
-    out = Path(path)
-    shown = str(out) if str(out).isprintable() else echo(str(out), 200)
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"{flag} {shown} is a file; give a folder (it is created if missing).")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise BadInput(f"{flag} {shown}: cannot write there ({exc.strerror}); give a writable folder.") from None
-    return out
 
 
 def _progress(args) -> bool:

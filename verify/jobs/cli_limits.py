@@ -1,21 +1,61 @@
-"""The CLI's limits (issue 15): ``--timeout`` on every job, ``--budget`` where a job's cost is estimated
-before the work (``verify.prove.cost``), and what a timed-out job prints."""
+"""The CLI's limits (issue 15): option values checked before any work (``--seed``, counts, ``--out``),
+``--timeout`` on every job, ``--budget`` where a job's cost is estimated before the work
+(``verify.prove.cost``), and what a timed-out job prints."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 
-__all__ = ["timeout_arg", "budget_arg", "timed_out", "check_discover_budget", "COUNT_OPS_PER_UNIT", "MAX_NET_DEGREE"]
+from verify.errors import BadInput, echo
+
+__all__ = ["timeout_arg", "budget_arg", "timed_out", "check_discover_budget", "COUNT_OPS_PER_UNIT", "MAX_NET_DEGREE",
+           "seed_arg", "positive_arg", "writable_folder", "MAX_DEGREE", "MAX_WORKERS"]
 
 
-def _budget(text: str) -> int:
-    """--budget: an integer >= 1 (0 or a negative budget would silently refuse everything)."""
-    if not re.fullmatch(r"\d{1,18}", text.strip()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"--budget {text[:40]!r}: give an integer >= 1")
+def seed_arg(text: str) -> int:
+    """--seed: a non-negative integer (NumPy's generators refuse negative seeds)."""
+    if not re.fullmatch(r"\d{1,18}", text.strip()):
+        raise argparse.ArgumentTypeError(f"--seed {text[:40]!r}: give an integer >= 0")
     return int(text)
+
+
+def positive_arg(flag: str, cap: int | None = None):
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"\d{1,18}", text.strip()) or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"{flag} {text[:40]!r}: give an integer >= 1")
+        if cap is not None and int(text) > cap:
+            raise argparse.ArgumentTypeError(f"{flag} {text}: at most {cap} here (4 x the {os.cpu_count() or 1} "
+                                             "cores); more processes only contend for them")
+        return int(text)
+    return parse
+
+
+#: Largest law degree `verify discover` searches (monomials grow as D**degree).
+MAX_DEGREE = 4
+
+#: --workers above this many processes per core only adds contention (issue 15: 1,000 were forked).
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+
+
+def writable_folder(path: str, flag: str = "--out"):
+    """The output folder, created and probed before any work (not after 38 s of proofs)."""
+    import tempfile
+    from pathlib import Path
+    out = Path(path)
+    shown = str(out) if str(out).isprintable() else echo(str(out), 200)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"{flag} {shown} is a file; give a folder (it is created if missing).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise BadInput(f"{flag} {shown}: cannot write there ({exc.strerror}); give a writable folder.") from None
+    return out
 
 
 def _seconds(text: str) -> float:
@@ -41,7 +81,7 @@ def timeout_arg(p: argparse.ArgumentParser, per_claim: bool = False) -> None:
 
 def budget_arg(p: argparse.ArgumentParser, what: str) -> None:
     from verify.prove.cost import DEFAULT_BUDGET_OPS
-    p.add_argument("--budget", type=_budget, default=None, metavar="OPS",
+    p.add_argument("--budget", type=positive_arg("--budget"), default=None, metavar="OPS",
                    help=f"largest estimated cost accepted (default {DEFAULT_BUDGET_OPS:,}): {what}; a job over it "
                         "is refused before any work, saying the estimate")
 
