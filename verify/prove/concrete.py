@@ -29,7 +29,8 @@ from verify.prove.batch import GD_MIN_POINTS, BatchCoverage, gd_coverage
 from verify.model import Model, walk
 from verify.interpret.symbolic import param_matrices, symbolic_net
 from verify._infra.deadline import deadline, reach, reached
-from verify.prove.cost import DEFAULT_BUDGET_OPS, cpu_seconds, expansion_estimate, forward_ops, refuse, symbol_count
+from verify.prove.cost import DEFAULT_BUDGET_OPS, cpu_seconds, expansion_estimate, forward_ops, refuse, symbol_count, \
+    tree_ops
 from verify.prove.witness import find_witness
 
 __all__ = ["QuantityFn", "Increment", "prove_conserved", "entries", "DEFAULT_BUDGET_OPS", "SYMBOLIC_ADVICE"]
@@ -288,7 +289,7 @@ def _prove(model, quantity, dynamics, increment, claim_id, title, statement, n_d
         witness = find_witness(quick, net, seed=seed, extra=tuple(extra))[0] if quick else None
         if witness is not None:
             return Refuted(**common, seconds=time.perf_counter() - t0, witness=witness, exact_law="")
-    too_big = [lbl for lbl, r in residuals if sp.count_ops(r) > budget_ops]
+    too_big = [lbl for lbl, r in residuals if tree_ops(r) > budget_ops]
     estimate, degree = expansion_estimate(r for _, r in residuals) if not too_big else (0.0, 0.0)
     if estimate > budget_ops:
         # A power of a sum is small before expansion and explodes inside it (issue 15): refuse,
