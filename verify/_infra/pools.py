@@ -29,7 +29,7 @@ from typing import Any
 
 from verify.errors import BadInput
 
-__all__ = ["open_pool", "describe_pool", "pool_slots", "local_processes", "as_completed", "CONNECT_TIMEOUT_S"]
+__all__ = ["one_blas_thread", "open_pool", "describe_pool", "pool_slots", "local_processes", "as_completed", "CONNECT_TIMEOUT_S"]
 
 #: Seconds to wait for a Dask scheduler before giving up with a one-line error. Dask's own default
 #: (``distributed.comm.timeouts.connect``, 30 s) is long for a typo in an address.
@@ -59,6 +59,43 @@ def _one_blas_thread_per_worker():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _openblas_libs() -> list[tuple[Any, Any]]:
+    """(set_num_threads, get_num_threads) of every OpenBLAS loaded in this process: NumPy and SciPy each
+    ship one (a Gram product runs in NumPy's, LAPACK's factorisations in SciPy's)."""
+    import ctypes
+    out = []
+    try:
+        with open("/proc/self/maps") as fh:
+            paths = sorted({ln.split()[-1] for ln in fh if "openblas" in ln.lower() and "/" in ln})
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            for name in ("scipy_openblas_", "openblas_"):
+                for suf in ("64_", ""):
+                    s, g = f"{name}set_num_threads{suf}", f"{name}get_num_threads{suf}"
+                    if hasattr(lib, s) and hasattr(lib, g):
+                        out.append((getattr(lib, s), getattr(lib, g)))
+    except OSError:
+        return []
+    return out
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Every loaded OpenBLAS on one thread inside the block (restored afterwards); a no-op without
+    OpenBLAS. Why: on the 2-core reference machine under load OpenBLAS's threads contend: an SVD of a
+    328 x 324 matrix took 2.6 s with 2 threads against 0.05 s with 1, and a 128 x 128 x 2000 product
+    ran at 1.3 against 7.7 G multiply-adds/s (measured). Worker processes get the same through
+    ``_one_blas_thread_per_worker``'s environment variables."""
+    libs = [(s, int(g())) for s, g in _openblas_libs()]
+    for s, _ in libs:
+        s(1)
+    try:
+        yield
+    finally:
+        for s, n in libs:
+            s(n)
 
 
 #: Seconds between a worker's checks that its parent is alive.

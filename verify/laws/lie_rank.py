@@ -29,14 +29,12 @@ References:
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from verify._infra.pools import one_blas_thread as single_thread_blas
 from verify.errors import BadInput
 from verify.laws.lie_fields import DYNAMICS, element, evaluate, family, gradient_rows, round_sample
 from verify.model import Model, layer_dims, walk
@@ -56,45 +54,6 @@ _PROBE = 4
 _ROWS = 256
 #: "generic": smallest bound over several theta0; "local": one theta0; "paths": every path active.
 COUNT_KINDS = ("generic", "local", "paths")
-
-
-@contextlib.contextmanager
-def single_thread_blas() -> Iterator[None]:
-    """Run OpenBLAS on one thread inside the block (restored afterwards).
-
-    Why: on the 2-core reference machine under load, OpenBLAS's threads contend: an SVD of a
-    328 x 324 matrix took 2.6 s with 2 threads against 0.05 s with 1, and a 128 x 128 x 2000
-    product ran at 1.3 against 7.7 G multiply-adds/s (measured). Without OpenBLAS this is a no-op.
-    """
-    lib: ctypes.CDLL | None = None
-    getter: str | None = None
-    setter: str | None = None
-    try:
-        with open("/proc/self/maps") as fh:
-            paths = sorted({ln.split()[-1] for ln in fh if "openblas" in ln.lower() and "/" in ln})
-        for path in paths:
-            cand = ctypes.CDLL(path)
-            for pre in ("scipy_openblas_", "openblas_"):
-                for suf in ("64_", ""):
-                    if hasattr(cand, f"{pre}set_num_threads{suf}") and hasattr(cand, f"{pre}get_num_threads{suf}"):
-                        lib, setter, getter = cand, f"{pre}set_num_threads{suf}", f"{pre}get_num_threads{suf}"
-                        break
-                if lib is not None:
-                    break
-            if lib is not None:
-                break
-    except OSError:
-        lib = None
-    if lib is None:
-        yield
-        return
-    assert getter is not None and setter is not None  # set together with lib
-    before = int(getattr(lib, getter)())
-    getattr(lib, setter)(1)
-    try:
-        yield
-    finally:
-        getattr(lib, setter)(before)
 
 
 def check_supported(model: Model) -> None:

@@ -31,12 +31,9 @@ from verify.interpret.symbolic import param_matrices, symbolic_net
 from verify._infra.deadline import deadline, reach, reached
 from verify.prove.cost import DEFAULT_BUDGET_OPS, cpu_seconds, expansion_estimate, forward_ops, refuse, symbol_count, \
     tree_ops
-from verify.prove.witness import find_witness
+from verify.prove.witness import WITNESS_MAX_DEGREE, find_witness
 
 __all__ = ["QuantityFn", "Increment", "prove_conserved", "entries", "DEFAULT_BUDGET_OPS", "SYMBOLIC_ADVICE"]
-
-#: Largest residual degree at which an over-budget residual is still searched for an exact witness.
-WITNESS_MAX_DEGREE = 256
 
 #: What to do when the expansion is over budget (the CLI's options; the API's are the same names).
 SYMBOLIC_ADVICE = ("use --method randomized (exact evaluation at random points), a smaller model or exponent, "

@@ -130,14 +130,15 @@ def expanded_ops(exprs: Iterable[sp.Expr]) -> float:
 def expansion_estimate(exprs: Iterable[sp.Expr]) -> tuple[float, float]:
     """(``expanded_ops``, largest polynomial degree): the degree bounds the size of the exact numbers
     an evaluation at rational points produces (the witness search)."""
-    exprs = list(exprs)
+    # engine expressions only (never text): a plain number becomes a SymPy number, anything else is an error
+    exprs = [e if isinstance(e, sp.Basic) else sp.Rational(e) for e in exprs]
     symbols: set[sp.Basic] = set()
     for e in exprs:
         symbols |= e.free_symbols
     est = _Estimator(len(symbols))
     total, degree = 0.0, 0.0
     for e in exprs:
-        t, d, s = est.visit(sp.sympify(e))
+        t, d, s = est.visit(e)
         total, degree = min(total + t * (2 + 2 * min(d, s)), SATURATE), max(degree, d)
     return min(total + est.opaque, SATURATE), degree
 

@@ -47,6 +47,7 @@ from verify.model import Model, walk
 from verify.model.chosen_loss import formula
 from verify.model.layers._base import NoExactForm
 from verify.prove.exact_quantity import QMatrix, QScalar, as_qmatrix, entries
+from verify.prove.witness import WITNESS_MAX_DEGREE
 
 __all__ = ["prove_randomized", "Problem", "evaluate", "degree_bound", "DegreeBound", "random_prime",
            "prime_count_lower", "POINTS", "WITNESS_TRIES"]
@@ -338,10 +339,6 @@ def prove_randomized(model: Model, quantity: Any, *, build: Callable | None = No
                             epsilon=float(eps) * (1 + 1e-12), epsilon_per_point=float(eps_point) * (1 + 1e-12),
                             degree_bound=bound.numerator, denominator_degree=bound.denominator, primes=tuple(primes),
                             steps=steps, hypotheses=_hypotheses(model, n_data))
-
-
-#: Largest degree bound at which a non-zero field residual is searched for an exact rational witness.
-WITNESS_MAX_DEGREE = 256
 
 
 def _refute(problem: Problem, common: dict, label: str, prime: int, seed: int, tries: int, t0: float,

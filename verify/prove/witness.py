@@ -21,7 +21,11 @@ from verify.certificates import Witness
 from verify.model.chosen_loss import derivatives, formula
 from verify.interpret.symbolic import SymbolicNet
 
-__all__ = ["find_witness", "rational_point", "CERTIFY_DIGITS"]
+__all__ = ["WITNESS_MAX_DEGREE", "find_witness", "rational_point", "CERTIFY_DIGITS"]
+
+#: Largest polynomial degree at which an exact rational witness is searched for (both routes): the exact
+#: numbers at a rational point grow like degree x bits (z**64 through 3 layers is degree 262,144, issue 15).
+WITNESS_MAX_DEGREE = 256
 
 #: Digits requested from strict evalf; a value is called non-zero only if |v| > 10**-(CERTIFY_DIGITS//2).
 CERTIFY_DIGITS = 40

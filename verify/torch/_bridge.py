@@ -38,12 +38,6 @@ def engine_discover_supported(model: Model) -> str:
     return ""
 
 
-def single_thread_blas():
-    """The engine's context manager running NumPy/SciPy's OpenBLAS on one thread (contended cores)."""
-    from verify.laws.lie_rank import single_thread_blas as one_thread
-    return one_thread()
-
-
 def numeric_forward(model: Model, params, X):
     """The core's own float64 NumPy interpretation of ``model`` (used to cross-check a mapping)."""
     from verify.interpret.numeric import forward
@@ -61,5 +55,5 @@ __all__ = [
     "AUTO_SYMBOLIC_MAX_ENTRIES", "engine_check", "choose_method",
     "BinOp", "Call", "Index", "MatMul", "Name", "Neg", "Number", "Pow", "Quantity", "Slice", "Transpose", "instantiate",
     "parse_quantity", "quantity_shape",
-    "engine_discover", "engine_discover_supported", "numeric_forward", "single_thread_blas",
+    "engine_discover", "engine_discover_supported", "numeric_forward",
 ]

@@ -32,7 +32,6 @@ above the drop threshold.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import math
 import time
 
@@ -41,6 +40,8 @@ import scipy.linalg
 import scipy.linalg.blas as blas
 import scipy.linalg.lapack as lapack
 import torch
+
+from verify._infra.pools import one_blas_thread
 
 __all__ = ["RANK_TOL", "GRAM_MIN", "EPS", "null_space", "pivoted_null_space", "gram_null_space", "svd_null_space",
            "one_thread"]
@@ -55,42 +56,18 @@ EPS = float(torch.finfo(torch.float64).eps)
 SMIN_BLOCK, SMIN_STEPS, SMIN_RTOL = 8, 60, 1e-3
 
 
-def _openblas_libs():
-    """Every loaded OpenBLAS with its thread setter/getter. Why all of them: NumPy and SciPy each ship
-    one (the Gram runs in NumPy's, dpstrf and the triangular solves in SciPy's); the engine's
-    ``lie_rank.single_thread_blas`` sets only the first it finds."""
-    out = []
-    try:
-        with open("/proc/self/maps") as fh:
-            paths = sorted({ln.split()[-1] for ln in fh if "openblas" in ln.lower() and "/" in ln})
-        for path in paths:
-            lib = ctypes.CDLL(path)
-            for name in ("scipy_openblas_", "openblas_"):
-                for suf in ("64_", ""):
-                    s, g = f"{name}set_num_threads{suf}", f"{name}get_num_threads{suf}"
-                    if hasattr(lib, s) and hasattr(lib, g):
-                        out.append((getattr(lib, s), getattr(lib, g)))
-    except OSError:
-        return []
-    return out
-
-
 @contextlib.contextmanager
 def one_thread():
     """torch and every OpenBLAS on one thread inside the block. Why: on the 2-core machine under load the
     BLAS threads contend; a reduced SVD of a 2790 x 2700 Jacobian took 96 s with 2 threads and 16 s with
     1, eigh 51 s against 9 s (measured)."""
     before = torch.get_num_threads()
-    libs = [(s, g, int(g())) for s, g in _openblas_libs()]
     torch.set_num_threads(1)
-    for s, _, _ in libs:
-        s(1)
     try:
-        yield
+        with one_blas_thread():
+            yield
     finally:
         torch.set_num_threads(before)
-        for s, _, n in libs:
-            s(n)
 
 
 def _unit_rows(J: torch.Tensor) -> torch.Tensor:
