@@ -194,17 +194,20 @@ def check(model: Model, quantity: str | ParsedQuantity | QuantityFn, *, dynamics
         raise BadInput(f"Got mode={mode!r}; use one of {', '.join(MODES)}.")
     if loss is not None:
         model = dataclasses.replace(model, loss=loss)
+    if isinstance(quantity, str):  # parsed once: the generic and the concrete routes read the same tree
+        from verify.lang.quantity import parse_quantity
+        quantity = parse_quantity(quantity)
     q = as_quantity(quantity, model)
     inc = as_increment(increment, model) if increment is not None else None
     if mode == "generic":
         from verify.testing.generic_check import generic_proof
-        outcome = generic_proof(model, quantity if isinstance(quantity, (str, ParsedQuantity)) else q,
+        outcome = generic_proof(model, quantity if isinstance(quantity, ParsedQuantity) else q,
                                 dynamics=dynamics, weight_decay=weight_decay, increment=increment)
         if outcome.proven:
             assert outcome.verdict is not None
             return outcome.verdict
         v = check(model, q, dynamics=dynamics, weight_decay=weight_decay, seed=seed, budget_ops=budget_ops,
-                  n_data=n_data, increment=inc, method=method, points=points)
+                  n_data=n_data, increment=inc, method=method, points=points, build=build)
         return dataclasses.replace(v, title=f"{v.title} [no generic proof: {outcome.reason}; concrete sizes]")
 
     def symbolic() -> Verdict:
